@@ -1,0 +1,40 @@
+"""Skip or fail when the MRPC data cannot be had, depending on where we run.
+
+On a developer's machine without the data, data tests skip with the option to set. In CI
+(``CI=true``) the same situation fails: a wrong path must never turn into a green run.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from .data import DATA_HINT, HUB_SOURCE
+from .hub import hub_reachable
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in _TRUE
+
+
+def data_unavailable_reason(source: str) -> str | None:
+    """Why MRPC cannot be loaded from ``source``, or None when it looks loadable."""
+    if source == HUB_SOURCE:
+        if hub_reachable():
+            return None
+        return f"MRPC data not configured and the Hub is unreachable; {DATA_HINT}"
+    if not Path(source).expanduser().is_dir():
+        return f"MRPC folder {source} does not exist; {DATA_HINT}"
+    return None
+
+
+def require_data(source: str) -> str:
+    reason = data_unavailable_reason(source)
+    if reason is None:
+        return source
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: data tests may not skip)", pytrace=False)
+    pytest.skip(reason)

@@ -1,0 +1,75 @@
+"""Fixtures for the data side: settings, raw and tokenized MRPC, tokenizer, collator, loaders.
+
+Session-scoped because each object is immutable once built and the expensive ones
+(tokenizing 4k pairs) should happen once per session, not once per test.
+"""
+from __future__ import annotations
+
+import pytest
+from datasets import DatasetDict
+from torch.utils.data import DataLoader
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+
+from .availability import require_data
+from .data import load_mrpc
+from .errors import FinetuneError
+from .modeling import load_tokenizer
+from .preprocessing import (eval_dataloader as make_eval_dataloader, make_collator,
+                            model_inputs, tokenize_mrpc, train_dataloader as make_train_dataloader)
+from .settings import FinetuneSettings
+from .stash import settings_of
+
+
+@pytest.fixture(scope="session")
+def finetune_config(pytestconfig: pytest.Config) -> FinetuneSettings:
+    """The resolved pytest-finetune settings (command line > environment > ini > default)."""
+    return settings_of(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def mrpc_raw(finetune_config: FinetuneSettings) -> DatasetDict:
+    """MRPC with the Hub's columns (sentence1, sentence2, label, idx); skips without data."""
+    source = require_data(finetune_config.data)
+    try:
+        return load_mrpc(source, finetune_config.cache_dir)
+    except FinetuneError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def tokenizer(finetune_config: FinetuneSettings) -> PreTrainedTokenizerBase:
+    """The fast tokenizer of --finetune-model (default: the embedded all-MiniLM-L6-v2)."""
+    try:
+        return load_tokenizer(finetune_config.model)
+    except FinetuneError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def mrpc_tokenized(mrpc_raw: DatasetDict, tokenizer: PreTrainedTokenizerBase) -> DatasetDict:
+    """MRPC tokenized by ``Dataset.map(batched=True)``, unpadded, cached across sessions."""
+    return tokenize_mrpc(mrpc_raw, tokenizer)
+
+
+@pytest.fixture(scope="session")
+def data_collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
+    """``DataCollatorWithPadding``: pads each batch to its longest example."""
+    return make_collator(tokenizer)
+
+
+@pytest.fixture(scope="session")
+def mrpc_model_inputs(mrpc_tokenized: DatasetDict) -> DatasetDict:
+    """The course's clean-up: text columns removed, ``labels``, torch format."""
+    return model_inputs(mrpc_tokenized)
+
+
+@pytest.fixture
+def train_dataloader(mrpc_model_inputs: DatasetDict, data_collator) -> DataLoader:
+    """Train split, batch 8, shuffled by a generator seeded 42 (fresh per test)."""
+    return make_train_dataloader(mrpc_model_inputs["train"], data_collator, batch_size=8, seed=42)
+
+
+@pytest.fixture
+def eval_dataloader(mrpc_model_inputs: DatasetDict, data_collator) -> DataLoader:
+    """Validation split, batch 8, in order."""
+    return make_eval_dataloader(mrpc_model_inputs["validation"], data_collator, batch_size=8)

@@ -1,0 +1,66 @@
+"""The run factory: each configuration trains once per session, however many tests ask.
+
+A failed run is remembered as a failure, not retried and never handed out as a result,
+so one broken configuration fails its tests quickly instead of training again per test.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+from .availability import require_data
+from .errors import FinetuneError
+from .runs import RunConfig, RunResult, execute_run, profile_config
+from .settings import FinetuneSettings
+from .stash import run_cache_of
+
+
+class _FailedRun:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def get_run(config: pytest.Config, settings: FinetuneSettings, run_config: RunConfig) -> RunResult:
+    cache = run_cache_of(config)
+    key = run_config.key()
+    if key not in cache:
+        require_data(run_config.data)
+        try:
+            cache[key] = execute_run(run_config, cache_dir=settings.cache_dir)
+        except FinetuneError as exc:
+            cache[key] = _FailedRun(str(exc))
+        except Exception as exc:
+            cache[key] = _FailedRun(f"{type(exc).__name__}: {exc}")
+            raise
+    found = cache[key]
+    if isinstance(found, _FailedRun):
+        pytest.fail(f"run {run_config.runner}/{run_config.profile} failed: {found.message}",
+                    pytrace=False)
+    return found
+
+
+def build_run_config(settings: FinetuneSettings, runner: str, profile: str, **overrides: Any) -> RunConfig:
+    """The profile's config with the session's model/data/device unless overridden."""
+    defaults = {"model": settings.model, "data": settings.data, "device": settings.device}
+    if profile == "gpu":
+        defaults["device"] = "cuda"
+    defaults.update(overrides)
+    try:
+        return profile_config(profile, runner=runner, **defaults)
+    except FinetuneError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def finetune_run(pytestconfig: pytest.Config, finetune_config: FinetuneSettings) -> Callable[..., RunResult]:
+    """Factory: ``finetune_run(runner="trainer"|"loop", profile="tiny"|"full"|"gpu", **overrides)``.
+
+    Returns a RunResult; identical configurations share one training run per session.
+    """
+
+    def run(runner: str = "trainer", profile: str = "tiny", **overrides: Any) -> RunResult:
+        return get_run(pytestconfig, finetune_config,
+                       build_run_config(finetune_config, runner, profile, **overrides))
+
+    return run

@@ -1,0 +1,38 @@
+"""Whether the Hugging Face Hub can be reached, decided in milliseconds.
+
+Offline, ``load_dataset("glue", "mrpc")`` retries for about 25 s before failing; asking
+first lets every Hub code path fail fast with a hint that says what to pass instead.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from urllib.parse import urlparse
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def offline_requested() -> bool:
+    return any(
+        os.environ.get(name, "").lower() in _TRUE
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _can_connect(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """False when offline mode is set or the Hub endpoint does not accept a connection."""
+    if offline_requested():
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    return _can_connect(endpoint.hostname or "huggingface.co", port, timeout)

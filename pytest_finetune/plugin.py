@@ -1,0 +1,60 @@
+"""pytest wiring: options, markers, the gpu skip, Hypothesis profiles and reporting hooks.
+
+Only hooks live here; fixtures come from one module per family and are imported so that
+pytest finds them through this entry point.
+"""
+from __future__ import annotations
+
+import pytest
+
+from .errors import ConfigError
+from .fixtures_data import (data_collator, eval_dataloader, finetune_config, mrpc_model_inputs,  # noqa: F401
+                            mrpc_raw, mrpc_tokenized, tokenizer, train_dataloader)
+from .fixtures_runs import finetune_run  # noqa: F401
+from .options import OPTIONS
+from .settings import FinetuneSettings
+from .stash import SETTINGS
+from .hypothesis_profiles import register_hypothesis_profiles
+
+MARKERS = {
+    "gpu": "needs a CUDA GPU; skipped with a reason on machines without one (run: pytest -m gpu)",
+    "full": "trains on all of MRPC (minutes on CPU; select with -m full, deselect with -m 'not full')",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("finetune", "pytest-finetune (fine-tuning regression guards)")
+    for option in OPTIONS:
+        env = f" [env {option.env}]" if option.env else ""
+        if option.flag:
+            group.addoption(option.cli, action="store_true", default=None, dest=f"finetune_{option.dest}",
+                            help=f"{option.help}{env}")
+            parser.addini(option.ini, help=option.help, type="bool", default=False)
+        else:
+            group.addoption(option.cli, action="store", default=None, dest=f"finetune_{option.dest}",
+                            metavar=option.dest.upper(), help=f"{option.help}{env} (default: {option.default})")
+            parser.addini(option.ini, help=option.help, default=None)
+    group.addoption("--finetune-hypothesis-profile", action="store", default=None,
+                    help="Hypothesis settings profile: ci (default, derandomized) or dev "
+                         "[env HYPOTHESIS_PROFILE]")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    cli = {o.dest: config.getoption(f"finetune_{o.dest}") for o in OPTIONS}
+    ini = {o.dest: config.getini(o.ini) for o in OPTIONS}
+    root = config.inipath.parent if config.inipath else config.rootpath
+    try:
+        config.stash[SETTINGS] = FinetuneSettings.from_sources(cli, ini, root)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-finetune: {exc}") from None
+    register_hypothesis_profiles(config.getoption("finetune_hypothesis_profile"))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("gpu") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("gpu test: no CUDA device on this machine (run with pytest -m gpu on a GPU runner)")

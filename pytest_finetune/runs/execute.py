@@ -1,0 +1,39 @@
+"""Run one RunConfig with its runner and package the outcome as a RunResult."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from .config import RunConfig
+from .loop import train_loop
+from .result import RunResult
+from .setup import prepare, relative_change, snapshot
+from .trainer import train_trainer
+
+RUNNER_FUNCTIONS = {"trainer": train_trainer, "loop": train_loop}
+
+
+def execute_run(config: RunConfig, cache_dir: str | None = None, progress: bool = True) -> RunResult:
+    started = time.perf_counter()
+    prepared = prepare(config, cache_dir)
+    before = snapshot(prepared.model)
+    train_started = time.perf_counter()
+    out = RUNNER_FUNCTIONS[config.runner](prepared, progress=progress)
+    train_time = time.perf_counter() - train_started
+    final = out["history"][-1]
+    counts = Counter(out["predictions"])
+    return RunResult(
+        config=config,
+        device=prepared.device,
+        losses=out["losses"],
+        learning_rates=out["learning_rates"],
+        eval_history=out["history"],
+        accuracy=float(final["accuracy"]),
+        f1=float(final["f1"]),
+        prediction_counts=[counts.get(label, 0) for label in (0, 1)],
+        param_delta=relative_change(out["model"], before),
+        train_examples=len(prepared.train),
+        wall_time_s=time.perf_counter() - started,
+        train_time_s=train_time,
+        examples_per_s=len(prepared.train) * config.epochs / train_time,
+    )

@@ -1,0 +1,89 @@
+"""The HF course's manual training loop, driven by accelerate.
+
+Kept as close to the course (chapter 3) and accelerate's ``nlp_example.py`` as the harness
+allows: the only additions are recording the loss curve, stopping on a non-finite loss,
+and gradient accumulation through ``accelerator.accumulate``.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from ..errors import NonFiniteLossError
+from ..metric import load_metric
+from .setup import EVAL_BATCH_SIZE, Prepared
+
+
+def evaluate_model(model, dataloader, accelerator) -> tuple[dict[str, float], list[int]]:
+    """Accuracy/F1 through ``evaluate``'s ``add_batch``, plus eval loss and predictions."""
+    metric = load_metric()
+    model.eval()
+    loss_sum, count, predictions = 0.0, 0, []
+    for batch in dataloader:
+        with torch.inference_mode():
+            outputs = model(**batch)
+        preds, refs = accelerator.gather_for_metrics((outputs.logits.argmax(dim=-1), batch["labels"]))
+        metric.add_batch(predictions=preds, references=refs)
+        loss_sum += float(outputs.loss) * len(refs)
+        count += len(refs)
+        predictions.extend(preds.tolist())
+    return {**metric.compute(), "eval_loss": loss_sum / count}, predictions
+
+
+def train_loop(prepared: Prepared, progress: bool = True) -> dict:
+    config = prepared.config
+    accelerator = Accelerator(
+        cpu=prepared.device == "cpu",
+        mixed_precision=config.precision,
+        gradient_accumulation_steps=config.grad_accum,
+        # The seedable sampler shuffles exactly as Trainer's does (seed + epoch).
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+    train_dl = DataLoader(prepared.train, shuffle=True, batch_size=config.batch_size,
+                          collate_fn=prepared.collator)
+    eval_dl = DataLoader(prepared.eval, batch_size=EVAL_BATCH_SIZE, collate_fn=prepared.collator)
+    optimizer = torch.optim.AdamW(prepared.model.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    lr_scheduler = get_scheduler("linear", optimizer=optimizer,
+                                 num_warmup_steps=prepared.warmup_steps(),
+                                 num_training_steps=prepared.optimizer_steps)
+    model, optimizer, train_dl, eval_dl, lr_scheduler = accelerator.prepare(
+        prepared.model, optimizer, train_dl, eval_dl, lr_scheduler)
+
+    losses, learning_rates, history, predictions = [], [], [], []
+    bar = tqdm(total=prepared.optimizer_steps, desc="loop", disable=not progress)
+    step_loss = 0.0
+    for epoch in range(config.epochs):
+        model.train()
+        for batch in train_dl:
+            with accelerator.accumulate(model):
+                outputs = model(**batch)
+                accelerator.backward(outputs.loss)
+                step_loss += outputs.loss.detach() / config.grad_accum
+                if accelerator.sync_gradients and config.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                lr = lr_scheduler.get_last_lr()[0]
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad()
+            if accelerator.sync_gradients:
+                loss = float(step_loss)  # one host sync per optimizer step: the loss curve
+                if loss != loss or loss in (float("inf"), float("-inf")):
+                    lengths = batch["attention_mask"].sum(dim=1).tolist()
+                    raise NonFiniteLossError(
+                        f"loop run stopped: loss is {loss} at step {len(losses) + 1} "
+                        f"(lr {lr:.3g}, batch lengths {lengths})")
+                losses.append(loss)
+                learning_rates.append(lr)
+                step_loss = 0.0
+                bar.update(1)
+        metrics, predictions = evaluate_model(model, eval_dl, accelerator)
+        history.append({"epoch": float(epoch + 1), **metrics})
+    bar.close()
+    return dict(losses=losses, learning_rates=learning_rates, history=history,
+                predictions=predictions, model=accelerator.unwrap_model(model))

@@ -1,0 +1,80 @@
+"""What a run produced, in a form that survives JSON and can be compared later."""
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig
+
+VERSIONED_PACKAGES = ("torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers")
+
+
+def library_versions() -> dict[str, str]:
+    """The versions a baseline is only valid for; a diff of these explains most moves."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def hardware() -> dict[str, Any]:
+    import os
+
+    import torch
+
+    info: dict[str, Any] = {"machine": platform.machine(), "cpu_count": os.cpu_count(),
+                            "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["cuda_device"] = torch.cuda.get_device_name(0)
+        info["cuda_capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
+    return info
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    device: str  # where it actually ran: "cpu" or "cuda"
+    losses: list[float]  # training loss per optimizer step
+    learning_rates: list[float]
+    eval_history: list[dict[str, float]]  # per epoch: epoch, accuracy, f1, eval_loss
+    accuracy: float
+    f1: float
+    prediction_counts: list[int]  # how often each class was predicted on the eval split
+    param_delta: float  # relative L2 change of the weights during training
+    train_examples: int
+    wall_time_s: float
+    train_time_s: float
+    examples_per_s: float
+    versions: dict[str, str] = field(default_factory=library_versions)
+    hardware: dict[str, Any] = field(default_factory=hardware)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["config"] = self.config.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunResult":
+        data = dict(data)
+        data["config"] = RunConfig.from_dict(data["config"])
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunResult":
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> Path:
+        from ..fileio import atomic_write_text
+
+        return atomic_write_text(Path(path), self.to_json() + "\n")

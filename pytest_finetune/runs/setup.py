@@ -1,0 +1,75 @@
+"""What both runners start from: seeded model, tokenized splits, collator.
+
+Shared so that the Trainer and the manual loop differ only in the training code itself,
+which is what the runner-parity check compares.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
+
+from ..data import load_mrpc
+from ..modeling import load_model, load_tokenizer, pick_device
+from ..preprocessing import make_collator, model_inputs, tokenize_mrpc
+from .config import RunConfig
+
+EVAL_BATCH_SIZE = 32
+
+
+@dataclass
+class Prepared:
+    config: RunConfig
+    device: str
+    tokenizer: PreTrainedTokenizerBase
+    model: PreTrainedModel
+    train: Dataset
+    eval: Dataset
+    collator: Any
+
+    @property
+    def optimizer_steps(self) -> int:
+        batches = math.ceil(len(self.train) / self.config.batch_size)
+        return self.config.epochs * math.ceil(batches / self.config.grad_accum)
+
+    def warmup_steps(self) -> int:
+        return math.ceil(self.optimizer_steps * self.config.warmup_ratio)
+
+
+def model_overrides(config: RunConfig) -> dict[str, Any]:
+    overrides = dict(config.config_overrides)
+    if config.dropout is not None:
+        overrides.update(hidden_dropout_prob=config.dropout,
+                         attention_probs_dropout_prob=config.dropout,
+                         classifier_dropout=config.dropout)
+    return overrides
+
+
+def prepare(config: RunConfig, cache_dir: str | None = None) -> Prepared:
+    device = pick_device(config.device)
+    tokenizer = load_tokenizer(config.model)
+    ready = model_inputs(tokenize_mrpc(load_mrpc(config.data, cache_dir), tokenizer, config.max_length))
+    train, evaluation = ready["train"], ready["validation"]
+    if config.train_limit:
+        train = train.select(range(min(config.train_limit, len(train))))
+    if config.eval_limit:
+        evaluation = evaluation.select(range(min(config.eval_limit, len(evaluation))))
+    set_seed(config.seed)  # the new classification head is drawn from the global RNG
+    model = load_model(config.model, num_labels=2, **model_overrides(config))
+    return Prepared(config, device, tokenizer, model, train, evaluation, make_collator(tokenizer))
+
+
+def snapshot(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters() if p.requires_grad]
+
+
+def relative_change(model: torch.nn.Module, before: list[torch.Tensor]) -> float:
+    """||theta - theta0|| / ||theta0||: zero means training never moved the weights."""
+    after = [p.detach().float().cpu() for p in model.parameters() if p.requires_grad]
+    diff = sum(float((a - b.float().cpu()).pow(2).sum()) for a, b in zip(after, before))
+    base = sum(float(b.float().cpu().pow(2).sum()) for b in before)
+    return math.sqrt(diff / base) if base else math.sqrt(diff)

@@ -1,0 +1,88 @@
+"""The course's ``transformers.Trainer`` recipe on today's API.
+
+(``eval_strategy``, ``processing_class``, ``torch.optim.AdamW`` via ``optim="adamw_torch"``.)
+The subclass only adds the non-finite-loss stop; everything else is stock Trainer, since
+stock Trainer behaviour is what users need guarded.
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+
+import numpy as np
+from transformers import Trainer, TrainingArguments
+
+from ..errors import NonFiniteLossError
+from ..metric import load_metric
+from .setup import EVAL_BATCH_SIZE, Prepared
+
+
+class _HarnessTrainer(Trainer):
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        value = float(loss)
+        if not math.isfinite(value):
+            lengths = inputs["attention_mask"].sum(dim=1).tolist()
+            lr = self.lr_scheduler.get_last_lr()[0] if self.lr_scheduler else self.args.learning_rate
+            raise NonFiniteLossError(
+                f"trainer run stopped: loss is {value} at step {self.state.global_step + 1} "
+                f"(lr {lr:.3g}, batch lengths {lengths})")
+        return loss
+
+
+def train_trainer(prepared: Prepared, progress: bool = True) -> dict:
+    config = prepared.config
+    predictions: list[int] = []
+
+    def compute_metrics(eval_pred) -> dict[str, float]:
+        preds = np.argmax(eval_pred.predictions, axis=-1)
+        predictions[:] = preds.tolist()
+        return load_metric().compute(predictions=preds, references=eval_pred.label_ids)
+
+    with tempfile.TemporaryDirectory(prefix="pytest-finetune-trainer-") as output_dir:
+        args = TrainingArguments(
+            output_dir=output_dir,
+            eval_strategy="epoch",
+            save_strategy="no",
+            logging_strategy="steps",
+            logging_steps=1,
+            logging_nan_inf_filter=False,
+            report_to="none",
+            disable_tqdm=not progress,
+            num_train_epochs=config.epochs,
+            per_device_train_batch_size=config.batch_size,
+            per_device_eval_batch_size=EVAL_BATCH_SIZE,
+            gradient_accumulation_steps=config.grad_accum,
+            learning_rate=config.lr,
+            weight_decay=config.weight_decay,
+            warmup_steps=prepared.warmup_steps(),
+            max_grad_norm=config.max_grad_norm,
+            lr_scheduler_type="linear",
+            optim="adamw_torch",
+            seed=config.seed,
+            use_cpu=prepared.device == "cpu",
+            bf16=config.precision == "bf16",
+            fp16=config.precision == "fp16",
+            train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+            dataloader_num_workers=0,
+        )
+        trainer = _HarnessTrainer(
+            model=prepared.model,
+            args=args,
+            train_dataset=prepared.train,
+            eval_dataset=prepared.eval,
+            data_collator=prepared.collator,
+            processing_class=prepared.tokenizer,
+            compute_metrics=compute_metrics,
+        )
+        trainer.train()
+    log = trainer.state.log_history
+    steps = [entry for entry in log if "loss" in entry and "step" in entry]
+    history = [
+        {"epoch": float(e["epoch"]), "accuracy": e["eval_accuracy"], "f1": e["eval_f1"],
+         "eval_loss": e["eval_loss"]}
+        for e in log if "eval_accuracy" in e
+    ]
+    return dict(losses=[float(e["loss"]) for e in steps],
+                learning_rates=[float(e["learning_rate"]) for e in steps],
+                history=history, predictions=predictions, model=trainer.model)

@@ -1,0 +1,31 @@
+"""The resolved settings of one session, from pytest's config or the CLI's arguments."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .options import OPTIONS, resolve
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    model: str | None
+    data: str
+    device: str
+    baselines: Path
+    update_baselines: bool
+    record_missing: bool
+    seeds: int
+    tolerance_k: float
+    report: str | None
+    cache_dir: str | None
+
+    @classmethod
+    def from_sources(cls, cli: Mapping[str, Any], ini: Mapping[str, Any], root: Path,
+                     environ: Mapping[str, str] | None = None) -> "FinetuneSettings":
+        """Raises ConfigError naming the option when a value is invalid."""
+        values = {o.dest: resolve(o, cli.get(o.dest), ini.get(o.dest), environ) for o in OPTIONS}
+        baselines = Path(values["baselines"]).expanduser()
+        values["baselines"] = baselines if baselines.is_absolute() else root / baselines
+        return cls(**values)

@@ -1,0 +1,109 @@
+"""The plugin as a user sees it: installed, its options, markers and fixtures just work."""
+import pytest
+
+pytest_plugins = ["pytester"]
+
+PRINT_SETTINGS = """
+def test_show(finetune_config):
+    print("MODEL=%s DATA=%s DEVICE=%s" % (finetune_config.model, finetune_config.data, finetune_config.device))
+"""
+
+
+def test_help_lists_options(pytester):
+    result = pytester.runpytest("--help")
+    for flag in ("--finetune-model", "--finetune-data", "--finetune-device", "--finetune-baselines",
+                 "--finetune-update-baselines", "--finetune-seeds", "--finetune-report"):
+        result.stdout.fnmatch_lines([f"*{flag}*"])
+
+
+def test_markers_are_registered(pytester):
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.gpu:*", "@pytest.mark.full:*"])
+
+
+def test_markers_work_with_strict_markers(pytester):
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.full
+        def test_a(): pass
+    """)
+    pytester.runpytest("--strict-markers").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("cli, env, ini, expected", [
+    ([], {}, None, "DEVICE=auto"),
+    ([], {}, "cpu", "DEVICE=cpu"),
+    ([], {"PYTEST_FINETUNE_DEVICE": "cuda"}, "cpu", "DEVICE=cuda"),
+    (["--finetune-device", "cpu"], {"PYTEST_FINETUNE_DEVICE": "cuda"}, "auto", "DEVICE=cpu"),
+])
+def test_precedence_cli_env_ini_default(pytester, monkeypatch, cli, env, ini, expected):
+    monkeypatch.delenv("PYTEST_FINETUNE_DEVICE", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    if ini:
+        pytester.makeini(f"[pytest]\nfinetune_device = {ini}\n")
+    pytester.makepyfile(PRINT_SETTINGS)
+    result = pytester.runpytest("-s", *cli)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*{expected}*"])
+
+
+def test_data_env_variable_is_read(pytester, monkeypatch):
+    monkeypatch.setenv("PYTEST_FINETUNE_MRPC_DIR", "/some/where")
+    pytester.makepyfile(PRINT_SETTINGS)
+    pytester.runpytest("-s").stdout.fnmatch_lines(["*DATA=/some/where*"])
+
+
+def test_bad_option_value_is_a_usage_error(pytester):
+    pytester.makepyfile(PRINT_SETTINGS)
+    result = pytester.runpytest("--finetune-device", "tpu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--finetune-device*'tpu' is not one of auto, cpu, cuda*"])
+
+
+def test_gpu_marker_skips_cleanly_without_cuda(pytester):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the skip path cannot be observed")
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.gpu
+        def test_needs_gpu(): raise AssertionError("must not run")
+    """)
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*no CUDA device*"])
+
+
+DATA_TEST = """
+def test_data(mrpc_raw):
+    assert len(mrpc_raw["train"]) > 0
+"""
+
+
+def test_data_tests_skip_without_data_naming_the_option(pytester, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("PYTEST_FINETUNE_MRPC_DIR", raising=False)
+    pytester.makepyfile(DATA_TEST)
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*--finetune-data*PYTEST_FINETUNE_MRPC_DIR*"])
+
+
+def test_data_tests_fail_in_ci_without_data(pytester, monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("PYTEST_FINETUNE_MRPC_DIR", raising=False)
+    pytester.makepyfile(DATA_TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)  # failed in fixture setup: an error, never a skip
+    result.stdout.fnmatch_lines(["*CI=true: data tests may not skip*"])
+
+
+def test_fixtures_are_documented(pytester):
+    result = pytester.runpytest("--fixtures")
+    for name in ("finetune_config", "mrpc_raw", "tokenizer", "mrpc_tokenized", "data_collator",
+                 "train_dataloader", "eval_dataloader", "finetune_run"):
+        result.stdout.fnmatch_lines([f"{name} *", ])
