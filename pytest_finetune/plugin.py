@@ -5,15 +5,19 @@ pytest finds them through this entry point.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .errors import ConfigError
 from .fixtures_data import (data_collator, eval_dataloader, finetune_config, mrpc_model_inputs,  # noqa: F401
                             mrpc_raw, mrpc_tokenized, tokenizer, train_dataloader)
+from .fixtures_baselines import finetune_baseline  # noqa: F401
 from .fixtures_runs import finetune_run  # noqa: F401
 from .options import OPTIONS
 from .settings import FinetuneSettings
-from .stash import SETTINGS
+from .report import SessionReport
+from .stash import SESSION_LOG, SETTINGS, settings_of
 from .hypothesis_profiles import register_hypothesis_profiles
 
 MARKERS = {
@@ -50,6 +54,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-finetune: {exc}") from None
     register_hypothesis_profiles(config.getoption("finetune_hypothesis_profile"))
+    config.stash[SESSION_LOG] = SessionReport()
+    config.pluginmanager.register(config.stash[SESSION_LOG], "finetune-session-report")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -58,3 +64,24 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
         if not torch.cuda.is_available():
             pytest.skip("gpu test: no CUDA device on this machine (run with pytest -m gpu on a GPU runner)")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    if getattr(config, "workerinput", None) is not None:
+        return  # the xdist controller reports for everyone
+    report: SessionReport = config.stash[SESSION_LOG]
+    settings = settings_of(config)
+    table, updates = report.table_lines(), report.update_lines()
+    if table or updates:
+        terminalreporter.write_sep("=", "pytest-finetune")
+    for line in updates:
+        terminalreporter.write_line(line)
+    for line in table:
+        terminalreporter.write_line(line)
+    unused = report.unused_files(settings.baselines)
+    if unused:
+        terminalreporter.write_line(f"baselines no test of this session used ({len(unused)}): "
+                                    + ", ".join(unused) + " (delete them if no test uses them anymore)")
+    if settings.report:
+        for path in report.write(Path(settings.report), settings.tolerance_k):
+            terminalreporter.write_line(f"wrote {path}")

@@ -5,23 +5,42 @@ example (dynamic padding), which is what the collated-shape assertions check.
 """
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from datasets import DatasetDict
+from datasets.fingerprint import Hasher
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 SENTENCE_COLUMNS = ("sentence1", "sentence2")
 
 
+def tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
+    """What the tokenizer does, as a hash: its serialized pipeline, not its Python object."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    described = backend.to_str() if backend is not None else Hasher.hash(tokenizer)
+    return hashlib.sha256(f"{type(tokenizer).__name__}|{described}".encode()).hexdigest()[:16]
+
+
 def tokenize_mrpc(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase,
                   max_length: int | None = None) -> DatasetDict:
-    """``Dataset.map(batched=True)``: cached on disk when ``raw`` is file-backed."""
+    """``Dataset.map(batched=True)``: cached on disk when ``raw`` is file-backed.
+
+    The fingerprint is given explicitly: datasets' own hashing of the closure can fail
+    (it then falls back to a random hash and silently re-tokenizes every session).
+    """
 
     def tokenize(batch: dict) -> dict:
         return tokenizer(batch["sentence1"], batch["sentence2"], truncation=True,
                          max_length=max_length)
 
-    return raw.map(tokenize, batched=True, desc="Tokenizing MRPC")
+    digest = tokenizer_digest(tokenizer)
+    return DatasetDict({
+        name: split.map(tokenize, batched=True, desc=f"Tokenizing MRPC {name}",
+                        new_fingerprint=Hasher.hash(("tokenize-v1", split._fingerprint, digest, max_length)))
+        for name, split in raw.items()
+    })
 
 
 def model_inputs(tokenized: DatasetDict) -> DatasetDict:

@@ -10,6 +10,7 @@ from .settings import FinetuneSettings
 SETTINGS = pytest.StashKey[FinetuneSettings]()
 RUN_CACHE = pytest.StashKey[dict]()
 SESSION_LOG = pytest.StashKey[Any]()
+RUN_ID = pytest.StashKey[str]()
 
 
 def settings_of(config: pytest.Config) -> FinetuneSettings:
@@ -18,3 +19,13 @@ def settings_of(config: pytest.Config) -> FinetuneSettings:
 
 def run_cache_of(config: pytest.Config) -> dict:
     return config.stash.setdefault(RUN_CACHE, {})
+
+
+def run_id_of(config: pytest.Config) -> str:
+    """One id per pytest invocation, shared by its xdist workers."""
+    if RUN_ID not in config.stash:
+        import uuid
+
+        worker = getattr(config, "workerinput", None)
+        config.stash[RUN_ID] = worker["testrunuid"] if worker else uuid.uuid4().hex
+    return config.stash[RUN_ID]

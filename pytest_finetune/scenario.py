@@ -1,0 +1,54 @@
+"""A scenario names what a baseline is valid for: task, model, runner, profile, device, precision.
+
+Seeds are not part of it (a baseline summarizes several seeds); the length-grouped sampler
+is, so baselines made with and without it never mix.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .modeling import TINY_RANDOM_BERT, default_model_path
+from .runs.config import RunConfig
+
+TASK = "mrpc"
+
+
+def model_label(model: str | None) -> str:
+    if model is None or Path(str(model)) == default_model_path():
+        return "all-MiniLM-L6-v2"
+    if model == TINY_RANDOM_BERT:
+        return model
+    path = Path(str(model))
+    return path.name if path.is_dir() else str(model).replace("/", "--")
+
+
+def device_label(device: str) -> str:
+    """``cpu``, or ``cuda-sm90`` style: GPU numbers depend on the compute capability."""
+    if device != "cuda":
+        return device
+    import torch
+
+    major, minor = torch.cuda.get_device_capability(0)
+    return f"cuda-sm{major}{minor}"
+
+
+def scenario_of(config: RunConfig, device: str) -> dict[str, str]:
+    scenario = {
+        "task": TASK,
+        "model": model_label(config.model),
+        "runner": config.runner,
+        "profile": config.profile,
+        "device": device_label(device),
+        "precision": "fp32" if config.precision == "no" else config.precision,
+    }
+    if config.group_by_length:
+        scenario["sampler"] = "group_by_length"
+    return scenario
+
+
+def scenario_name(scenario: dict[str, str]) -> str:
+    parts = [scenario[k] for k in ("task", "model", "runner", "profile", "device", "precision")]
+    if "sampler" in scenario:
+        parts.append(scenario["sampler"])
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))

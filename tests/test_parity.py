@@ -1,0 +1,43 @@
+"""Runner parity: Trainer and the manual loop, configured alike, give the same loss curve.
+
+Dropout is off and both use the same seed, sampler, optimizer, schedule and clipping, so
+any difference is a difference in how the runners train. The tiny random BERT keeps it fast.
+"""
+import pytest
+
+PARITY = dict(profile="tiny", model="tiny-random-bert", dropout=0.0, train_limit=64, epochs=2)
+TOLERANCE = 1e-4  # absolute, per step: float32 summation-order noise is ~1e-6 here
+
+
+def _max_step_difference(a, b):
+    assert len(a.losses) == len(b.losses), (len(a.losses), len(b.losses))
+    return max(abs(x - y) for x, y in zip(a.losses, b.losses))
+
+
+def test_trainer_and_loop_give_the_same_loss_curve(finetune_run):
+    trainer = finetune_run(runner="trainer", **PARITY)
+    loop = finetune_run(runner="loop", **PARITY)
+    diff = _max_step_difference(trainer, loop)
+    assert diff <= TOLERANCE, f"max per-step loss difference {diff:.2e} > {TOLERANCE:.0e}"
+    assert abs(trainer.accuracy - loop.accuracy) < 1e-9
+
+
+def test_loop_gradient_accumulation_equals_large_batch(finetune_run):
+    big = finetune_run(runner="loop", batch_size=8, **PARITY)
+    accumulated = finetune_run(runner="loop", batch_size=4, grad_accum=2, **PARITY)
+    diff = _max_step_difference(big, accumulated)
+    assert diff <= TOLERANCE, f"loop: GA=2 x batch 4 differs from batch 8 by {diff:.2e}"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "transformers 5.24 Trainer does not divide the loss by gradient_accumulation_steps for "
+    "BertForSequenceClassification (its forward takes **kwargs, so Trainer assumes the model "
+    "normalizes by num_items_in_batch, which it does not): GA=2 x batch 4 logs ~2x the loss "
+    "of batch 8 and takes a 2x larger update. Remove this xfail when upstream fixes it."))
+def test_trainer_gradient_accumulation_equals_large_batch(finetune_run):
+    big = finetune_run(runner="trainer", batch_size=8, **PARITY)
+    accumulated = finetune_run(runner="trainer", batch_size=4, grad_accum=2, **PARITY)
+    diff = _max_step_difference(big, accumulated)
+    assert diff <= TOLERANCE, (
+        f"Trainer: GA=2 x batch 4 differs from batch 8 by up to {diff:.3f} per step "
+        f"(first steps {accumulated.losses[:3]} vs {big.losses[:3]})")

@@ -1,0 +1,78 @@
+"""Faults during a run and determinism: NaN stops at once, reruns are bit-identical."""
+import pytest
+
+from pytest_finetune.errors import NonFiniteLossError
+from pytest_finetune.runs import execute_run, profile_config
+
+pytest_plugins = ["pytester"]
+
+
+def fast_config(finetune_config, runner, **overrides):
+    require = __import__("pytest_finetune.availability", fromlist=["require_data"]).require_data
+    return profile_config("tiny", runner=runner, model="tiny-random-bert", data=require(finetune_config.data),
+                          device="cpu", train_limit=32, epochs=2, **overrides)
+
+
+@pytest.mark.parametrize("runner", ["trainer", "loop"])
+def test_two_runs_of_one_config_are_bit_identical(finetune_config, runner):
+    config = fast_config(finetune_config, runner)
+    first, second = execute_run(config, progress=False), execute_run(config, progress=False)
+    assert first.losses == second.losses  # exact float equality, step by step
+    assert (first.accuracy, first.f1, first.eval_history) == (second.accuracy, second.f1, second.eval_history)
+
+
+@pytest.mark.parametrize("runner", ["trainer", "loop"])
+def test_nan_loss_stops_the_run_with_step_lr_and_lengths(finetune_config, monkeypatch, runner):
+    import pytest_finetune.runs.setup as setup
+
+    real_load = setup.load_model
+
+    def load_with_nan_at_third_forward(*args, **kwargs):
+        model = real_load(*args, **kwargs)
+        calls = {"n": 0}
+
+        def poison(module, inputs, output):
+            calls["n"] += 1
+            return output * float("nan") if calls["n"] == 3 else output
+
+        model.classifier.register_forward_hook(poison)
+        return model
+
+    monkeypatch.setattr(setup, "load_model", load_with_nan_at_third_forward)
+    with pytest.raises(NonFiniteLossError, match=rf"{runner} run stopped: loss is nan at step 3 "
+                                                 r"\(lr [0-9.e-]+, batch lengths \[\d+(, \d+)*\]\)"):
+        execute_run(fast_config(finetune_config, runner), progress=False)
+
+
+FAILING_RUN = """
+import pytest_finetune.runs.setup as setup
+
+def pytest_configure(config):
+    real = setup.load_model
+    def broken(*args, **kwargs):
+        model = real(*args, **kwargs)
+        model.classifier.register_forward_hook(lambda m, i, o: o * float("nan"))
+        setup.LOADS = getattr(setup, "LOADS", 0) + 1
+        return model
+    setup.load_model = broken
+"""
+
+
+def test_failed_run_is_not_cached_as_success_nor_retrained(pytester, monkeypatch):
+    monkeypatch.setenv("CI", "")
+    pytester.makeconftest(FAILING_RUN)
+    pytester.makepyfile("""
+        import pytest_finetune.runs.setup as setup
+
+        def test_a(finetune_run):
+            finetune_run(runner="loop", profile="tiny", model="tiny-random-bert")
+
+        def test_b(finetune_run):
+            finetune_run(runner="loop", profile="tiny", model="tiny-random-bert")
+
+        def test_trained_once():
+            assert setup.LOADS == 1
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(failed=2, passed=1)
+    result.stdout.fnmatch_lines(["*run loop/tiny failed: loop run stopped: loss is nan at step 1*"])

@@ -1,0 +1,55 @@
+"""Tiny runs of both runners: they train, the loss falls, the weights move, results serialize."""
+import json
+
+import pytest
+
+from pytest_finetune.assertions import (assert_loss_decreases, assert_not_collapsed,
+                                        assert_params_changed)
+from pytest_finetune.runs import RunResult
+
+RUNNERS = ["trainer", "loop"]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_tiny_run_loss_decreases(finetune_run, runner):
+    result = finetune_run(runner=runner, profile="tiny")
+    assert len(result.losses) == 20  # 32 pairs / batch 8 * 5 epochs
+    assert_loss_decreases(result, min_relative_drop=0.3)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_tiny_run_moves_weights_and_records_everything(finetune_run, runner):
+    result = finetune_run(runner=runner, profile="tiny")
+    assert_params_changed(result)
+    assert [round(e["epoch"]) for e in result.eval_history] == [1, 2, 3, 4, 5]
+    assert sum(result.prediction_counts) == 64
+    assert result.examples_per_s > 0 and result.versions["transformers"]
+    assert result.config.runner == runner and result.device == "cpu"
+
+
+def test_run_result_json_round_trip(finetune_run, tmp_path):
+    result = finetune_run(runner="loop", profile="tiny")
+    path = result.save(tmp_path / "run.json")
+    again = RunResult.from_json(path.read_text())
+    assert again == result
+    assert json.loads(path.read_text())["config"]["runner"] == "loop"
+
+
+def test_same_config_trains_once_per_session(finetune_run):
+    assert finetune_run(runner="trainer", profile="tiny") is finetune_run(runner="trainer", profile="tiny")
+
+
+def test_collapse_detector_flags_majority_class_predictions():
+    with pytest.raises(AssertionError, match="collapsed: class 1 predicted for 408 of 408"):
+        assert_not_collapsed([0, 408])
+    assert_not_collapsed([120, 288])
+
+
+def test_loss_decrease_check_can_fail():
+    with pytest.raises(AssertionError, match="loss did not decrease"):
+        assert_loss_decreases([0.69, 0.70, 0.68, 0.69, 0.70, 0.69, 0.68, 0.70])
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_tiny_run_matches_baseline(finetune_run, finetune_baseline, runner):
+    finetune_baseline.check(finetune_run(runner=runner, profile="tiny"))
