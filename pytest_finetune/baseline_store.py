@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any, Sequence
@@ -125,18 +126,41 @@ def read_baseline(path: Path, scenario: dict[str, str] | None = None) -> dict[st
     missing = [key for key in REQUIRED_KEYS if key not in record]
     if missing:
         raise BaselineError(f"{path}: missing key(s) {', '.join(missing)}")
+    problem = _shape_problem(record)
+    if problem:
+        raise BaselineError(f"{path}: malformed baseline ({problem})")
     if scenario is not None and record["scenario"] != scenario:
         raise BaselineError(f"{path}: holds scenario {scenario_name(record['scenario'])}, "
                             f"expected {scenario_name(scenario)}")
-    try:
-        for metric in METRICS:
-            float(record["metrics"][metric]["mean"]), float(record["metrics"][metric]["std"])
-        float(record["tolerance"]["k"])
-        if len(record["loss_curve"]["steps"]) != len(record["loss_curve"]["mean"]):
-            raise ValueError("loss_curve steps and mean differ in length")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BaselineError(f"{path}: malformed baseline ({type(exc).__name__}: {exc})") from None
     return record
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _shape_problem(record: dict[str, Any]) -> str | None:
+    """What is wrong with the record's structure, or None: compare() relies on all of it."""
+    if not isinstance(record["scenario"], dict) or not all(isinstance(v, str) for v in record["scenario"].values()):
+        return "scenario must be an object of strings"
+    metrics = record["metrics"]
+    for metric in METRICS:
+        stats = metrics.get(metric) if isinstance(metrics, dict) else None
+        if not isinstance(stats, dict) or not all(_is_number(stats.get(k)) for k in ("mean", "std")) \
+                or not isinstance(stats.get("values", []), list):
+            return f"metrics.{metric} needs numeric mean and std"
+    tolerance = record["tolerance"]
+    if not isinstance(tolerance, dict) or not all(_is_number(tolerance.get(k)) for k in ("k", "metric_floor", "loss_floor")):
+        return "tolerance needs numeric k, metric_floor and loss_floor"
+    curve = record["loss_curve"]
+    if not isinstance(curve, dict) or not all(isinstance(curve.get(k), list) for k in ("steps", "mean", "std")):
+        return "loss_curve needs lists steps, mean and std"
+    if not len(curve["steps"]) == len(curve["mean"]) == len(curve["std"]) or \
+            not all(_is_number(x) for k in ("steps", "mean", "std") for x in curve[k]):
+        return "loss_curve lists must be numbers of equal length"
+    if not isinstance(record["versions"], dict) or not isinstance(record["config"], dict):
+        return "versions and config must be objects"
+    return None
 
 
 def find_baseline(folder: Path, scenario: dict[str, str]) -> tuple[Path | None, str | None]:

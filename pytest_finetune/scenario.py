@@ -48,7 +48,7 @@ def scenario_of(config: RunConfig, device: str) -> dict[str, str]:
 
 
 def scenario_name(scenario: dict[str, str]) -> str:
-    parts = [scenario[k] for k in ("task", "model", "runner", "profile", "device", "precision")]
+    parts = [str(scenario.get(k, "unknown")) for k in ("task", "model", "runner", "profile", "device", "precision")]
     if "sampler" in scenario:
-        parts.append(scenario["sampler"])
+        parts.append(str(scenario["sampler"]))
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))

@@ -26,9 +26,13 @@ def test_interrupt_during_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch
 
 
 WRITER = """
-import json, sys
+import importlib.util, json, sys
 from pathlib import Path
-from pytest_finetune.fileio import atomic_write_text
+# fileio loaded by path: importing the package would load torch in every child
+spec = importlib.util.spec_from_file_location("fileio", sys.argv[2])
+fileio = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fileio)
+atomic_write_text = fileio.atomic_write_text
 target = Path(sys.argv[1])
 i = 0
 while True:
@@ -40,8 +44,11 @@ while True:
 
 def test_killing_a_writer_midway_never_leaves_a_partial_file(tmp_path):
     target = tmp_path / "b.json"
+    import pytest_finetune.fileio as fileio
+
     for attempt in range(5):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE)
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target), fileio.__file__],
+                                stdout=subprocess.PIPE)
         proc.stdout.readline()  # at least one full write happened
         time.sleep(0.05 * (attempt + 1))
         proc.send_signal(signal.SIGKILL)

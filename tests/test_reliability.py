@@ -47,13 +47,19 @@ def test_nan_loss_stops_the_run_with_step_lr_and_lengths(finetune_config, monkey
 FAILING_RUN = """
 import pytest_finetune.runs.setup as setup
 
+REAL = setup.load_model
+
+def pytest_unconfigure(config):
+    setup.load_model = REAL  # inline pytester runs share modules with the outer session
+
 def pytest_configure(config):
     real = setup.load_model
     def broken(*args, **kwargs):
         model = real(*args, **kwargs)
         model.classifier.register_forward_hook(lambda m, i, o: o * float("nan"))
-        setup.LOADS = getattr(setup, "LOADS", 0) + 1
+        setup.LOADS += 1
         return model
+    setup.LOADS = 0
     setup.load_model = broken
 """
 
