@@ -1,0 +1,61 @@
+"""A tiny pytest plugin: how many models did pytest-finetune train in this session?
+
+Use from the repository root::
+
+    python -m pytest -p benchmarks.count_runs -m "not full and not gpu" -q
+
+It wraps ``pytest_finetune.fixtures_runs.execute_run`` (the name ``get_run`` calls, so every
+training the ``finetune_run`` fixture and the baseline fixtures start goes through it) and
+prints ``pytest-finetune: trained N model(s)`` in the terminal summary. Trainings started by
+in-process ``pytester`` sessions inside the tests are counted too (they call the same
+module-level name); trainings in subprocesses or xdist workers are not, so run without ``-n``.
+The package itself is not modified: the original function is put back at unconfigure.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+_calls: list = []  # the RunConfig of every training started, in order
+_state: dict = {}  # "config": the pytest.Config that installed the wrapper, "original": the function
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if "original" in _state:
+        return  # already wrapped by an outer session
+    import pytest_finetune.fixtures_runs as fixtures_runs
+
+    original = fixtures_runs.execute_run
+
+    def counting_execute_run(run_config, *args, **kwargs):
+        _calls.append(run_config)  # counted when started: a run that fails still trained
+        return original(run_config, *args, **kwargs)
+
+    _state.update(config=config, original=original)
+    fixtures_runs.execute_run = counting_execute_run
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _state.get("config") is config:
+        import pytest_finetune.fixtures_runs as fixtures_runs
+
+        fixtures_runs.execute_run = _state.pop("original")
+        _state.pop("config")
+
+
+def count_line() -> str:
+    n = len(_calls)
+    distinct = len({c.key() for c in _calls})
+    kinds = Counter(f"{c.runner}/{c.profile}" for c in _calls)
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+    line = f"pytest-finetune: trained {n} model(s)"
+    if n:
+        line += f" ({distinct} distinct config(s); {detail})"
+    return line
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    if getattr(config, "workerinput", None) is not None or _state.get("config") is not config:
+        return
+    terminalreporter.write_line(count_line())
