@@ -2,12 +2,21 @@
 
 In CI (CI=true) only ``gpu`` tests may skip: any other skip means a path or install is
 wrong, so the session fails instead of going green with tests that never ran.
+
+A relative ``PYTEST_FINETUNE_MRPC_DIR`` (the README and ``.ci/run`` use
+``../shared/data/mrpc``) is made absolute here, once, from the directory pytest was started
+in: the pytester and subprocess sessions these tests start run in temporary folders, where
+the relative path would point nowhere and their data tests would skip.
 """
 from __future__ import annotations
 
 import os
 
 import pytest
+
+_DATA_ENV = "PYTEST_FINETUNE_MRPC_DIR"
+if os.environ.get(_DATA_ENV) and not os.path.isabs(os.environ[_DATA_ENV]):
+    os.environ[_DATA_ENV] = os.path.abspath(os.environ[_DATA_ENV])
 
 _bad_skips: list[str] = []
 

@@ -6,6 +6,7 @@ example (dynamic padding), which is what the collated-shape assertions check.
 from __future__ import annotations
 
 import hashlib
+import json
 
 import torch
 from datasets import DatasetDict
@@ -17,9 +18,20 @@ SENTENCE_COLUMNS = ("sentence1", "sentence2")
 
 
 def tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
-    """What the tokenizer does, as a hash: its serialized pipeline, not its Python object."""
+    """What the tokenizer does, as a hash: its serialized pipeline, not its Python object.
+
+    The backend's ``truncation``/``padding`` entries are left out: a fast tokenizer records
+    the last call's settings there, so a tokenizer that has been used once would otherwise
+    hash differently and every session would re-tokenize. Each map call passes its own.
+    """
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    described = backend.to_str() if backend is not None else Hasher.hash(tokenizer)
+    if backend is not None:
+        pipeline = json.loads(backend.to_str())
+        pipeline.pop("truncation", None)
+        pipeline.pop("padding", None)
+        described = json.dumps(pipeline, sort_keys=True)
+    else:
+        described = Hasher.hash(tokenizer)
     return hashlib.sha256(f"{type(tokenizer).__name__}|{described}".encode()).hexdigest()[:16]
 
 
