@@ -7,12 +7,20 @@ A relative ``PYTEST_FINETUNE_MRPC_DIR`` (the README and ``.ci/run`` use
 ``../shared/data/mrpc``) is made absolute here, once, from the directory pytest was started
 in: the pytester and subprocess sessions these tests start run in temporary folders, where
 the relative path would point nowhere and their data tests would skip.
+
+The ML stack is imported here, before any test runs. The plugin itself imports it lazily,
+but pytester's in-process sessions remove every module first imported inside them when
+they end; torch imported inside one such session and again inside the next crashes the
+interpreter (a C extension cannot be initialised twice). Anyone testing a plugin that trains
+with ``pytester.runpytest()`` needs the same line in their conftest.
 """
 from __future__ import annotations
 
 import os
 
 import pytest
+
+import pytest_finetune.runs.execute  # noqa: F401  (see above: load torch & co. once, outside pytester)
 
 _DATA_ENV = "PYTEST_FINETUNE_MRPC_DIR"
 if os.environ.get(_DATA_ENV) and not os.path.isabs(os.environ[_DATA_ENV]):

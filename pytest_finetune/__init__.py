@@ -2,15 +2,36 @@
 
 The plugin (fixtures, markers, options) loads through the ``pytest11`` entry point; this
 package's top level offers what tests import directly.
+
+Attributes are resolved on first use (PEP 562): pytest imports the plugin in every session
+of every project where the package is installed, and importing torch, transformers and
+datasets up front would add seconds to sessions that never fine-tune anything.
 """
-from .assertions import (assert_collated_shapes, assert_loss_decreases, assert_metrics_close,
-                         assert_not_collapsed, assert_params_changed)
-from .errors import BaselineError, ConfigError, DataError, FinetuneError, ModelError, NonFiniteLossError
-from .runs import RunConfig, RunResult, execute_run, profile_config
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
-__all__ = [
-    "BaselineError", "ConfigError", "DataError", "FinetuneError", "ModelError", "NonFiniteLossError",
-    "RunConfig", "RunResult", "assert_collated_shapes", "assert_loss_decreases", "assert_metrics_close",
-    "assert_not_collapsed", "assert_params_changed", "execute_run", "profile_config",
-]
+
+_EXPORTS = {
+    "assert_collated_shapes": "assertions", "assert_loss_decreases": "assertions",
+    "assert_metrics_close": "assertions", "assert_not_collapsed": "assertions",
+    "assert_params_changed": "assertions",
+    "BaselineError": "errors", "ConfigError": "errors", "DataError": "errors",
+    "FinetuneError": "errors", "ModelError": "errors", "NonFiniteLossError": "errors",
+    "RunConfig": "runs", "RunResult": "runs", "execute_run": "runs", "profile_config": "runs",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pytest_finetune' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .data import DATA_HINT, HUB_SOURCE
-from .hub import hub_reachable
+from .hub import DATA_HINT, HUB_SOURCE, hub_reachable
 
 _TRUE = {"1", "true", "yes", "on"}
 

@@ -18,9 +18,8 @@ import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 from .errors import DataError
-from .hub import hub_reachable
+from .hub import DATA_HINT, HUB_SOURCE, hub_reachable
 
-HUB_SOURCE = "hub"
 HUB_ID = ("nyu-mll/glue", "mrpc")
 LABEL_NAMES = ["not_equivalent", "equivalent"]
 FEATURES = Features(
@@ -35,10 +34,6 @@ TSV_HEADER = ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
 TEST_TSV_HEADER = ["Index", "#1 ID", "#2 ID", "#1 String", "#2 String"]
 # GLUE file name -> Hub split name.
 TSV_SPLITS = {"train.tsv": "train", "dev.tsv": "validation", "test.tsv": "test"}
-DATA_HINT = (
-    "pass --finetune-data /path/to/mrpc (a folder with train.tsv and dev.tsv, or the Hub's "
-    "parquet files) or set PYTEST_FINETUNE_MRPC_DIR"
-)
 
 
 def default_cache_dir() -> Path:

@@ -5,19 +5,19 @@ Session-scoped because each object is immutable once built and the expensive one
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
-from datasets import DatasetDict
-from torch.utils.data import DataLoader
-from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from .availability import require_data
-from .data import load_mrpc
 from .errors import FinetuneError
-from .modeling import load_tokenizer
-from .preprocessing import (eval_dataloader as make_eval_dataloader, make_collator,
-                            model_inputs, tokenize_mrpc, train_dataloader as make_train_dataloader)
 from .settings import FinetuneSettings
 from .stash import settings_of
+
+if TYPE_CHECKING:  # the libraries themselves are imported when a fixture is first used
+    from datasets import DatasetDict
+    from torch.utils.data import DataLoader
+    from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +30,8 @@ def finetune_config(pytestconfig: pytest.Config) -> FinetuneSettings:
 def mrpc_raw(finetune_config: FinetuneSettings) -> DatasetDict:
     """MRPC with the Hub's columns (sentence1, sentence2, label, idx); skips without data."""
     source = require_data(finetune_config.data)
+    from .data import load_mrpc
+
     try:
         return load_mrpc(source, finetune_config.cache_dir)
     except FinetuneError as exc:
@@ -39,6 +41,8 @@ def mrpc_raw(finetune_config: FinetuneSettings) -> DatasetDict:
 @pytest.fixture(scope="session")
 def tokenizer(finetune_config: FinetuneSettings) -> PreTrainedTokenizerBase:
     """The fast tokenizer of --finetune-model (default: the embedded all-MiniLM-L6-v2)."""
+    from .modeling import load_tokenizer
+
     try:
         return load_tokenizer(finetune_config.model)
     except FinetuneError as exc:
@@ -48,28 +52,38 @@ def tokenizer(finetune_config: FinetuneSettings) -> PreTrainedTokenizerBase:
 @pytest.fixture(scope="session")
 def mrpc_tokenized(mrpc_raw: DatasetDict, tokenizer: PreTrainedTokenizerBase) -> DatasetDict:
     """MRPC tokenized by ``Dataset.map(batched=True)``, unpadded, cached across sessions."""
+    from .preprocessing import tokenize_mrpc
+
     return tokenize_mrpc(mrpc_raw, tokenizer)
 
 
 @pytest.fixture(scope="session")
 def data_collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
     """``DataCollatorWithPadding``: pads each batch to its longest example."""
+    from .preprocessing import make_collator
+
     return make_collator(tokenizer)
 
 
 @pytest.fixture(scope="session")
 def mrpc_model_inputs(mrpc_tokenized: DatasetDict) -> DatasetDict:
     """The course's clean-up: text columns removed, ``labels``, torch format."""
+    from .preprocessing import model_inputs
+
     return model_inputs(mrpc_tokenized)
 
 
 @pytest.fixture
 def train_dataloader(mrpc_model_inputs: DatasetDict, data_collator) -> DataLoader:
     """Train split, batch 8, shuffled by a generator seeded 42 (fresh per test)."""
+    from .preprocessing import train_dataloader as make_train_dataloader
+
     return make_train_dataloader(mrpc_model_inputs["train"], data_collator, batch_size=8, seed=42)
 
 
 @pytest.fixture
 def eval_dataloader(mrpc_model_inputs: DatasetDict, data_collator) -> DataLoader:
     """Validation split, batch 8, in order."""
+    from .preprocessing import eval_dataloader as make_eval_dataloader
+
     return make_eval_dataloader(mrpc_model_inputs["validation"], data_collator, batch_size=8)

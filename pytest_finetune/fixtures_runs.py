@@ -11,9 +11,16 @@ import pytest
 
 from .availability import require_data
 from .errors import FinetuneError
-from .runs import RunConfig, RunResult, execute_run, profile_config
+from .runs import RunConfig, RunResult, profile_config
 from .settings import FinetuneSettings
 from .stash import run_cache_of
+
+
+def execute_run(config: RunConfig, cache_dir: str | None = None) -> RunResult:
+    """Train ``config``; the runners (torch, transformers, accelerate) load on first use."""
+    from .runs.execute import execute_run as run
+
+    return run(config, cache_dir=cache_dir)
 
 
 class _FailedRun:

@@ -12,6 +12,13 @@ from urllib.parse import urlparse
 
 _TRUE = {"1", "true", "yes", "on"}
 
+# Here rather than in data.py so the plugin can name them without importing datasets.
+HUB_SOURCE = "hub"
+DATA_HINT = (
+    "pass --finetune-data /path/to/mrpc (a folder with train.tsv and dev.tsv, or the Hub's "
+    "parquet files) or set PYTEST_FINETUNE_MRPC_DIR"
+)
+
 
 def offline_requested() -> bool:
     return any(

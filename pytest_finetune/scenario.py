@@ -8,13 +8,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .modeling import TINY_RANDOM_BERT, default_model_path
 from .runs.config import RunConfig
 
 TASK = "mrpc"
 
 
 def model_label(model: str | None) -> str:
+    from .modeling import TINY_RANDOM_BERT, default_model_path
+
     if model is None or Path(str(model)) == default_model_path():
         return "all-MiniLM-L6-v2"
     if model == TINY_RANDOM_BERT:

@@ -107,3 +107,19 @@ def test_fixtures_are_documented(pytester):
     for name in ("finetune_config", "mrpc_raw", "tokenizer", "mrpc_tokenized", "data_collator",
                  "train_dataloader", "eval_dataloader", "finetune_run"):
         result.stdout.fnmatch_lines([f"{name} *", ])
+
+
+def test_loading_the_plugin_imports_no_ml_library():
+    """Every pytest session where the package is installed loads the plugin: it must stay cheap.
+
+    torch + transformers + datasets take ~6 s to import on a 2-core machine; they load when
+    a fixture or run first needs them, not when pytest starts.
+    """
+    import subprocess
+    import sys
+
+    code = ("import sys, pytest_finetune.plugin, pytest_finetune\n"
+            "heavy = sorted({'torch', 'transformers', 'datasets', 'evaluate', 'accelerate'} & set(sys.modules))\n"
+            "print(','.join(heavy))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "", f"importing the plugin imported: {done.stdout.strip()}"
