@@ -59,7 +59,8 @@ class SessionReport:
                 continue
             change = ", ".join(
                 f"{m} {'new' if old is None else f'{old:.4f}'} -> {new:.4f}" for m, (old, new) in item["change"].items())
-            lines.append(f"wrote {item['file']} (seeds {item['seeds']}): {change}")
+            seeds = ", ".join(str(seed) for seed in item["seeds"])
+            lines.append(f"wrote {item['file']} (seeds {seeds}): {change}")
         return lines
 
     def unused_files(self, folder: Path) -> list[str]:
