@@ -72,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="MRPC folder (train.tsv, dev.tsv); default $PYTEST_FINETUNE_MRPC_DIR "
                              "or ../shared/data/mrpc from the repo root (%(default)s)")
     parser.add_argument("--skip-pytest", action="store_true", help="do not time the pytest runs (part d)")
+    parser.add_argument("--only-pytest", action="store_true", help="run only part d (the pytest timings)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each variant; the best counts (2)")
     parser.add_argument("--train-limit", type=int, default=None, help="override: first N train pairs")
     parser.add_argument("--epochs", type=int, default=None, help="override: epochs")
@@ -371,6 +372,28 @@ def si(x: float, unit: str = "FLOP/s") -> str:
     return f"{x:.0f} {unit}"
 
 
+def part_d(args: argparse.Namespace, data_dir: str) -> None:
+    """Wall time of the two pytest runs and how many models each trained."""
+    section("d) pytest wall time and models trained")
+    if args.skip_pytest:
+        print("skipped (--skip-pytest)")
+    else:
+        rows = []
+        for marker in ("not full and not gpu", "full"):
+            cmd = f'python -m pytest -m "{marker}" -q -p no:cacheprovider'
+            if marker == "full" and args.quick:
+                rows.append([cmd, "skipped (--quick)", "-", "-", "-"])
+                continue
+            print(f"  running {cmd} -p benchmarks.count_runs ...", flush=True)
+            r = time_pytest(marker, data_dir)
+            rows.append([cmd, f"{r['wall_s']:.1f} s", str(r["models"]) if r["models"] is not None else "?",
+                         str(r["rc"]), r["summary"]])
+            if r["rc"] not in (0, 5) or r["models"] is None:
+                print(f"  (exit {r['rc']}) output tail:\n{r['tail']}")
+        print(table(["command (+ -p benchmarks.count_runs)", "wall time", "models trained", "exit",
+                     "pytest summary"], rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     transformers.logging.set_verbosity_error()
@@ -397,6 +420,11 @@ def main(argv: list[str] | None = None) -> int:
     if load > 0.5:
         print(f"\nWARNING: load average {load:.2f} at start: other processes are using the CPU, "
               "so the timings below are noisy; take numbers to report on an idle machine.")
+
+    if args.only_pytest:
+        part_d(args, data_dir)
+        print(f"\nload average (1/5/15 min) at end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return 0
 
     data = course_data(base)
     n_train, n_eval = len(data.train), len(data.eval)
@@ -488,25 +516,7 @@ def main(argv: list[str] | None = None) -> int:
           "train time but not in the FLOP count, and attention's own FLOPs are left out, so this is a "
           "lower bound of the work done.")
 
-    # ---- d) pytest -----------------------------------------------------------------------------
-    section("d) pytest wall time and models trained")
-    if args.skip_pytest:
-        print("skipped (--skip-pytest)")
-    else:
-        rows = []
-        for marker in ("not full and not gpu", "full"):
-            cmd = f'python -m pytest -m "{marker}" -q -p no:cacheprovider'
-            if marker == "full" and args.quick:
-                rows.append([cmd, "skipped (--quick)", "-", "-", "-"])
-                continue
-            print(f"  running {cmd} -p benchmarks.count_runs ...", flush=True)
-            r = time_pytest(marker, data_dir)
-            rows.append([cmd, f"{r['wall_s']:.1f} s", str(r["models"]) if r["models"] is not None else "?",
-                         str(r["rc"]), r["summary"]])
-            if r["rc"] not in (0, 5) or r["models"] is None:
-                print(f"  (exit {r['rc']}) output tail:\n{r['tail']}")
-        print(table(["command (+ -p benchmarks.count_runs)", "wall time", "models trained", "exit",
-                     "pytest summary"], rows))
+    part_d(args, data_dir)
 
     print(f"\nload average (1/5/15 min) at end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
