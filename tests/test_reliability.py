@@ -82,3 +82,44 @@ def test_failed_run_is_not_cached_as_success_nor_retrained(pytester, monkeypatch
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
     result.assert_outcomes(failed=2, passed=1)
     result.stdout.fnmatch_lines(["*run loop/tiny failed: loop run stopped: loss is nan at step 1*"])
+
+
+RANDOM_ORDER_PROJECT = """
+import json, os
+import pytest
+
+SMALL = dict(profile="tiny", model="tiny-random-bert", epochs=1, train_limit=16, eval_limit=16)
+
+@pytest.mark.parametrize("runner", ["trainer", "loop"])
+def test_run(finetune_run, runner):
+    result = finetune_run(runner=runner, **SMALL)
+    with open(f"losses-{runner}.json", "w") as handle:
+        json.dump(result.losses, handle)
+
+def test_same_run_again(finetune_run):
+    assert finetune_run(runner="loop", **SMALL) is finetune_run(runner="loop", **SMALL)
+
+def test_collator_shapes(tokenizer, data_collator):
+    batch = data_collator([tokenizer("a b c", "d"), tokenizer("a", "b")])
+    assert tuple(batch["input_ids"].shape) == (2, 7)
+
+def test_split_sizes(mrpc_raw):
+    assert (len(mrpc_raw["train"]), len(mrpc_raw["validation"])) == (3668, 408)
+"""
+
+
+def test_random_test_order_gives_the_same_runs(pytester, monkeypatch):
+    """pytest-randomly reorders tests and reseeds ``random`` before each: results must not move."""
+    pytest.importorskip("pytest_randomly")
+    monkeypatch.setenv("CI", "")
+    monkeypatch.setenv("PYTEST_FINETUNE_DEVICE", "cpu")
+    pytester.makepyfile(test_order=RANDOM_ORDER_PROJECT)
+    losses, orders = [], []
+    for args in (["-p", "no:randomly"], ["-p", "randomly", "-p", "no:cacheprovider", "--randomly-seed=1"],
+                 ["-p", "randomly", "-p", "no:cacheprovider", "--randomly-seed=2"]):
+        result = pytester.runpytest("-v", *args)
+        result.assert_outcomes(passed=5)
+        orders.append([line.split(" ")[0] for line in result.outlines if " PASSED" in line])
+        losses.append({r: (pytester.path / f"losses-{r}.json").read_text() for r in ("trainer", "loop")})
+    assert len({tuple(order) for order in orders}) > 1, f"the seeds did not reorder the tests: {orders}"
+    assert losses[0] == losses[1] == losses[2]
