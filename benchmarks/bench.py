@@ -345,9 +345,11 @@ def time_pytest(marker: str, data: str) -> dict:
     elapsed = time.perf_counter() - start
     out = proc.stdout + proc.stderr
     found = re.search(r"pytest-finetune: trained (\d+) model", out)
+    distinct = re.search(r"\((\d+) distinct config\(s\) per session, in (\d+) session", out)
     summary = [line for line in proc.stdout.splitlines() if re.search(r" in [\d.]+s\b", line)]
     return dict(marker=marker, wall_s=elapsed, rc=proc.returncode,
                 models=int(found.group(1)) if found else None,
+                distinct=f"{distinct.group(1)} in {distinct.group(2)} session(s)" if distinct else None,
                 summary=summary[-1].strip("= ") if summary else "", tail=out[-3000:])
 
 
@@ -382,15 +384,16 @@ def part_d(args: argparse.Namespace, data_dir: str) -> None:
         for marker in ("not full and not gpu", "full"):
             cmd = f'python -m pytest -m "{marker}" -q -p no:cacheprovider'
             if marker == "full" and args.quick:
-                rows.append([cmd, "skipped (--quick)", "-", "-", "-"])
+                rows.append([cmd, "skipped (--quick)", "-", "-", "-", "-"])
                 continue
             print(f"  running {cmd} -p benchmarks.count_runs ...", flush=True)
             r = time_pytest(marker, data_dir)
             rows.append([cmd, f"{r['wall_s']:.1f} s", str(r["models"]) if r["models"] is not None else "?",
+                         str(r["distinct"]) if r["distinct"] is not None else "?",
                          str(r["rc"]), r["summary"]])
             if r["rc"] not in (0, 5) or r["models"] is None:
                 print(f"  (exit {r['rc']}) output tail:\n{r['tail']}")
-        print(table(["command (+ -p benchmarks.count_runs)", "wall time", "models trained", "exit",
+        print(table(["command (+ -p benchmarks.count_runs)", "wall time", "models trained", "distinct configs per session", "exit",
                      "pytest summary"], rows))
 
 
