@@ -82,7 +82,8 @@ class RunConfig:
 #   seeds, too close to the 30 % the test asks for.)
 # - full: all 3,668 / 408 pairs. On the 2-core CPU the course recipe (3 epochs, batch 8)
 #   takes ~9 min per runner; 2 epochs of batch 16 run at ~27 ex/s (vs ~17 at batch 8), so
-#   both runners finish within 15 minutes together (measured 341-408 s per runner), and a
+#   both runners take 700-820 s together on a quiet host (341-408 s per runner; up to
+#   600 s per runner measured when the shared host was busy), and a
 #   higher lr (8e-5) makes up for the fewer optimizer steps (460 instead of 1,377).
 # - gpu: the course recipe itself, with mixed precision.
 PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
