@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -197,7 +197,6 @@ class Timing:
     mean_loss: float
     accuracy: float
     padded_tokens: int | None = None  # tokens the model actually ran on (inline loop only)
-    extra: dict = field(default_factory=dict)
 
 
 def run_course_trainer(config: RunConfig, data: CourseData) -> Timing:

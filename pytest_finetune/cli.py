@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from .errors import FinetuneError
 from .options import OPTIONS_BY_DEST, PROFILES, RUNNERS
+from .tables import format_table
 
 CLI_OPTIONS = ("model", "data", "device", "baselines", "tolerance_k", "cache_dir")
 
@@ -43,9 +44,7 @@ def _summary_row(result, verdict: str) -> list[str]:
 
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    for row in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(f"{str(x):<{w}}" for x, w in zip(row, widths)))
+    print("\n".join(format_table(header, rows)))
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -108,6 +107,8 @@ def _load_results(path: str) -> dict[str, dict[str, Any]]:
 
 
 def command_diff(args: argparse.Namespace) -> int:
+    from .runs.result import version_changes
+
     old, new = _load_results(args.old), _load_results(args.new)
     rows = []
     for name in sorted(set(old) | set(new)):
@@ -120,7 +121,7 @@ def command_diff(args: argparse.Namespace) -> int:
         la, lb = a["losses"][-10:], b["losses"][-10:]
         rows.append([name, "final loss", f"{sum(la) / len(la):.4f}", f"{sum(lb) / len(lb):.4f}",
                      f"{sum(lb) / len(lb) - sum(la) / len(la):+.4f}"])
-        changed = {k: (a["versions"].get(k), v) for k, v in b["versions"].items() if a["versions"].get(k) != v}
+        changed = version_changes(a["versions"], b["versions"])
         if changed:
             rows.append([name, "versions", ", ".join(f"{k} {o}->{n}" for k, (o, n) in changed.items()), "", ""])
     _print_table(["scenario", "what", "old", "new", "delta"], rows)

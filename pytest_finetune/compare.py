@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .baseline_store import METRICS, downsample
-from .runs.result import RunResult
+from .runs.result import RunResult, version_changes
 
 
 @dataclass
@@ -92,8 +92,5 @@ def compare(result: RunResult, baseline: dict[str, Any], scenario: str, k: float
             _, step, mean, now, width = worst
             out.failures.append(f"loss curve: at step {step} the mean loss is {now:.4f}, baseline "
                                 f"{mean:.4f} +/- {width:.4f}")
-    for name, old in baseline.get("versions", {}).items():
-        new = result.versions.get(name)
-        if new != old:
-            out.version_changes[name] = (old, new)
+    out.version_changes = version_changes(baseline.get("versions", {}), result.versions)
     return out

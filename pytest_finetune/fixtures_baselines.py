@@ -17,7 +17,7 @@ from .baseline_store import (FORMAT_VERSION, baseline_path, read_json_object, bu
 from .compare import Comparison, compare
 from .errors import BaselineError
 from .fixtures_runs import get_run
-from .runs.result import RunResult, library_versions
+from .runs.result import RunResult, library_versions, version_changes
 from .scenario import scenario_name, scenario_of
 from .settings import FinetuneSettings
 from .stash import run_id_of
@@ -116,8 +116,7 @@ class BaselineChecker:
                         f"'{self.request.node.nodeid}' --finetune-update-baselines", pytrace=False)
         if not _same(stored[name], current, atol):
             detail = explain(stored[name], current) if explain else f"stored {stored[name]!r}, now {current!r}"
-            changed = {k: (v, library_versions().get(k)) for k, v in stored.get("versions", {}).items()
-                       if library_versions().get(k) != v}
+            changed = version_changes(stored.get("versions", {}), library_versions())
             versions = ", ".join(f"{k} {o} -> {n}" for k, (o, n) in changed.items()) or "none"
             pytest.fail(f"{name} drifted from {path.name}: {detail}\n  library versions that "
                         f"differ: {versions}", pytrace=False)

@@ -19,7 +19,3 @@ def load_metric(prefer_hub: bool = False) -> evaluate.EvaluationModule:
     if prefer_hub and hub_reachable():
         return evaluate.load("glue", "mrpc")
     return evaluate.load(str(LOCAL_MODULE))
-
-
-def compute_mrpc(predictions, references) -> dict[str, float]:
-    return load_metric().compute(predictions=predictions, references=references)

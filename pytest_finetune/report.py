@@ -10,6 +10,7 @@ from typing import Any
 
 from .fileio import atomic_write_text
 from .fixtures_baselines import PROPERTY
+from .tables import format_table
 
 
 class SessionReport:
@@ -47,9 +48,7 @@ class SessionReport:
         header = ("scenario", "metric", "baseline", "now", "delta", "verdict")
         body = [(r["scenario"], r["metric"], f"{r['baseline']:.4f}", f"{r['now']:.4f}",
                  f"{r['now'] - r['baseline']:+.4f}", r["verdict"]) for r in rows]
-        widths = [max(len(str(x)) for x in column) for column in zip(header, *body)]
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        return [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*b) for b in body]
+        return format_table(header, body)
 
     def update_lines(self) -> list[str]:
         lines = []

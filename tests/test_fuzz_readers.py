@@ -34,13 +34,20 @@ def mutated(draw, valid: bytes):
     return bytes(data)
 
 
-def _read_tsv(tmp_path_factory, data: bytes):
-    path = tmp_path_factory.mktemp("tsv") / "train.tsv"
+def _read_or_clear_error(tmp_path_factory, name: str, data: bytes, reader, error):
+    """The reader's result, or None once its error is checked to be one line naming the file."""
+    path = tmp_path_factory.mktemp("fuzz") / name
     path.write_bytes(data)
     try:
-        columns = read_glue_tsv(path)
-    except DataError as exc:
+        return reader(path)
+    except error as exc:
         assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+        return None
+
+
+def _read_tsv(tmp_path_factory, data: bytes):
+    columns = _read_or_clear_error(tmp_path_factory, "train.tsv", data, read_glue_tsv, DataError)
+    if columns is None:
         return
     n = len(columns["idx"])
     assert n > 0 and all(len(columns[c]) == n for c in columns)
@@ -58,12 +65,8 @@ def test_tsv_reader_on_mutated_files(tmp_path_factory, data):
 
 
 def _read_baseline(tmp_path_factory, data: bytes):
-    path = tmp_path_factory.mktemp("bl") / "b.json"
-    path.write_bytes(data)
-    try:
-        record = read_baseline(path)
-    except BaselineError as exc:
-        assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+    record = _read_or_clear_error(tmp_path_factory, "b.json", data, read_baseline, BaselineError)
+    if record is None:
         return
     assert isinstance(record["metrics"]["accuracy"]["mean"], (int, float))
 

@@ -6,7 +6,7 @@ and gradient accumulation through ``accelerator.accumulate``.
 """
 from __future__ import annotations
 
-import time
+import math
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
@@ -73,7 +73,7 @@ def train_loop(prepared: Prepared, progress: bool = True) -> dict:
                 optimizer.zero_grad()
             if accelerator.sync_gradients:
                 loss = float(step_loss)  # one host sync per optimizer step: the loss curve
-                if loss != loss or loss in (float("inf"), float("-inf")):
+                if not math.isfinite(loss):
                     lengths = batch["attention_mask"].sum(dim=1).tolist()
                     raise NonFiniteLossError(
                         f"loop run stopped: loss is {loss} at step {len(losses) + 1} "

@@ -25,6 +25,12 @@ def library_versions() -> dict[str, str]:
     return found
 
 
+def version_changes(old: dict[str, str], new: dict[str, str]) -> dict[str, tuple[str | None, str | None]]:
+    """``{package: (old, new)}`` for every version that differs between two records."""
+    return {name: (old.get(name), new.get(name)) for name in sorted(old.keys() | new.keys())
+            if old.get(name) != new.get(name)}
+
+
 def hardware() -> dict[str, Any]:
     import os
 
