@@ -37,8 +37,8 @@ __all__ = [
 # digits, and characters that the normalizer deletes (zero-width space, soft hyphen).
 WORDS = (
     "the", "a", "cat", "sat", "on", "mat", "said", "shares", "rose", "percent", "Tuesday",
-    "company", "Amrozi", "accused", "his", "brother", "whom", "he", "called", "witness",
-    "deliberately", "distorting", "evidence", ".", ",", "'s", "\"", "(", ")", "-", "$", "3.5",
+    "company", "Marlowe", "thanked", "his", "sister", "whom", "he", "called", "hero",
+    "deliberately", "finding", "keys", ".", ",", "'s", "\"", "(", ")", "-", "$", "3.5",
     "2003", "1,000", "naïve", "café", "Straße", "résumé", "東京", "北京大学", "🙂", "👍🏽",
     "Ελληνικά", "русский", "עברית", "مرحبا", "नमस्ते", "\u200b", "\u00ad", "e\u0301",
     "tab\there", "new\nline", "UPPER", "MiXeD", "don't", "co-operate", "U.S.", "e-mail",
