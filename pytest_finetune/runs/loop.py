@@ -13,6 +13,7 @@ from accelerate import Accelerator, DataLoaderConfiguration
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ..errors import NonFiniteLossError
 from ..metric import load_metric
@@ -35,6 +36,21 @@ def evaluate_model(model, dataloader, accelerator) -> tuple[dict[str, float], li
     return {**metric.compute(), "eval_loss": loss_sum / count}, predictions
 
 
+def train_order(prepared: Prepared) -> dict:
+    """Shuffled, or (``group_by_length``) Trainer's length-grouped sampler over the same batches.
+
+    The grouped sampler draws from its own seeded generator, so the order depends only on the
+    seed, not on how much of the global RNG model loading or dropout consumed.
+    """
+    config = prepared.config
+    if not config.group_by_length:
+        return dict(shuffle=True)
+    lengths = [len(ids) for ids in prepared.train["input_ids"]]
+    generator = torch.Generator().manual_seed(config.seed)
+    return dict(sampler=LengthGroupedSampler(config.batch_size * config.grad_accum, lengths=lengths,
+                                             generator=generator))
+
+
 def train_loop(prepared: Prepared, progress: bool = True) -> dict:
     config = prepared.config
     accelerator = Accelerator(
@@ -44,8 +60,8 @@ def train_loop(prepared: Prepared, progress: bool = True) -> dict:
         # The seedable sampler shuffles exactly as Trainer's does (seed + epoch).
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
-    train_dl = DataLoader(prepared.train, shuffle=True, batch_size=config.batch_size,
-                          collate_fn=prepared.collator)
+    train_dl = DataLoader(prepared.train, batch_size=config.batch_size, collate_fn=prepared.collator,
+                          **train_order(prepared))
     eval_dl = DataLoader(prepared.eval, batch_size=EVAL_BATCH_SIZE, collate_fn=prepared.collator)
     optimizer = torch.optim.AdamW(prepared.model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
