@@ -56,6 +56,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler  # noqa: E402
 from pytest_finetune.data import load_mrpc  # noqa: E402
 from pytest_finetune.metric import LOCAL_MODULE  # noqa: E402
 from pytest_finetune.modeling import pick_device, resolve_model  # noqa: E402
+from pytest_finetune.preprocessing import example_lengths, padded_tokens  # noqa: E402
 from pytest_finetune.runs import RunConfig, execute_run, profile_config  # noqa: E402
 from pytest_finetune.runs.setup import EVAL_BATCH_SIZE  # noqa: E402
 
@@ -310,23 +311,15 @@ def warm_up(config: RunConfig, data: CourseData) -> None:
 # Padding
 # --------------------------------------------------------------------------------------
 
-def padded_count(lengths: list[int], order: list[int], batch_size: int) -> int:
-    total = 0
-    for i in range(0, len(order), batch_size):
-        chunk = [lengths[j] for j in order[i:i + batch_size]]
-        total += len(chunk) * max(chunk)
-    return total
-
-
 def padding_stats(lengths: list[int], batch_size: int, epochs: int, seed: int) -> dict[str, int]:
     real = sum(lengths) * epochs
     random_padded = grouped_padded = 0
     for epoch in range(epochs):
         gen = torch.Generator().manual_seed(seed + epoch)
-        random_padded += padded_count(lengths, torch.randperm(len(lengths), generator=gen).tolist(), batch_size)
+        random_padded += padded_tokens(lengths, torch.randperm(len(lengths), generator=gen).tolist(), batch_size)
         gen = torch.Generator().manual_seed(seed + epoch)
         grouped = list(LengthGroupedSampler(batch_size, lengths=lengths, generator=gen))
-        grouped_padded += padded_count(lengths, grouped, batch_size)
+        grouped_padded += padded_tokens(lengths, grouped, batch_size)
     return dict(real=real, random=random_padded, grouped=grouped_padded,
                 static=len(lengths) * max(lengths) * epochs)
 
@@ -480,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- b) padding -------------------------------------------------------------------------
     section(f"b) Dynamic padding, train split ({n_train} pairs x {base.epochs} epoch(s), batch {base.batch_size})")
-    lengths = [len(ids) for ids in data.train.with_format(None)["input_ids"]]
+    lengths = example_lengths(data.train)
     pad = padding_stats(lengths, base.batch_size, base.epochs, base.seed)
     frac = lambda padded: 1 - pad["real"] / padded  # noqa: E731
     print(table(["batching", "tokens run (padded)", "real tokens", "padding fraction", "vs random order"], [

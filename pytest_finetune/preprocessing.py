@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Sequence
 
 import torch
-from datasets import DatasetDict
+from datasets import Dataset, DatasetDict
 from datasets.fingerprint import Hasher
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
@@ -61,6 +62,20 @@ def model_inputs(tokenized: DatasetDict) -> DatasetDict:
     ready = tokenized.remove_columns(drop).rename_column("label", "labels")
     ready.set_format("torch")
     return ready
+
+
+def example_lengths(dataset: Dataset) -> list[int]:
+    """Tokens per example, read as plain lists (the torch format would build a tensor per row)."""
+    return [len(ids) for ids in dataset.with_format(None)["input_ids"]]
+
+
+def padded_tokens(lengths: Sequence[int], order: Sequence[int], batch_size: int) -> int:
+    """Tokens a pass over ``order`` runs when each batch is padded to its longest example."""
+    total = 0
+    for start in range(0, len(order), batch_size):
+        batch = [lengths[i] for i in order[start:start + batch_size]]
+        total += len(batch) * max(batch)
+    return total
 
 
 def make_collator(tokenizer: PreTrainedTokenizerBase, **kwargs) -> DataCollatorWithPadding:

@@ -17,6 +17,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ..errors import NonFiniteLossError
 from ..metric import load_metric
+from ..preprocessing import example_lengths
 from .setup import EVAL_BATCH_SIZE, Prepared
 
 
@@ -45,9 +46,9 @@ def train_order(prepared: Prepared) -> dict:
     config = prepared.config
     if not config.group_by_length:
         return dict(shuffle=True)
-    lengths = [len(ids) for ids in prepared.train["input_ids"]]
     generator = torch.Generator().manual_seed(config.seed)
-    return dict(sampler=LengthGroupedSampler(config.batch_size * config.grad_accum, lengths=lengths,
+    return dict(sampler=LengthGroupedSampler(config.batch_size * config.grad_accum,
+                                             lengths=example_lengths(prepared.train),
                                              generator=generator))
 
 
