@@ -15,13 +15,18 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-if os.environ.get("CI", "").lower() == "true":
-    def needs_data(test):  # in CI the data must be there: no skip
-        return test
-else:
-    needs_data = pytest.mark.skipif(
-        not os.path.isdir(os.environ.get("PYTEST_FINETUNE_MRPC_DIR", "/nonexistent")),
-        reason="set PYTEST_FINETUNE_MRPC_DIR (--finetune-data) to the MRPC folder")
+from pytest_finetune.availability import require_data
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_data():
+    """The inner sessions read MRPC from the environment: skip (fail under CI=true) without it.
+
+    Module-scoped so that it runs before the xdist update, which would otherwise start three
+    interpreters only to find no data.
+    """
+    require_data(os.environ.get("PYTEST_FINETUNE_MRPC_DIR", "hub"))
+
 
 # Two epochs of 16 pairs on the 2-layer random BERT: what is under test is the baseline
 # machinery, not the model, so the runs only need to be real and deterministic.
@@ -71,7 +76,6 @@ def updated_project(project, xdist_update):
     return project
 
 
-@needs_data
 def test_missing_baseline_fails_with_the_command_that_creates_it(project):
     result = project.runpytest()
     result.assert_outcomes(failed=2)
@@ -80,7 +84,6 @@ def test_missing_baseline_fails_with_the_command_that_creates_it(project):
     assert not (project.path / "baselines").exists() or not list((project.path / "baselines").glob("*.json"))
 
 
-@needs_data
 def test_xdist_update_of_two_scenarios(xdist_update):
     folder, returncode, output = xdist_update
     assert returncode == 0, output
@@ -95,7 +98,6 @@ def test_xdist_update_of_two_scenarios(xdist_update):
     assert not list((folder / "baselines").glob(".*.tmp"))
 
 
-@needs_data
 def test_compare_passes_then_unreachable_value_fails(updated_project):
     project = updated_project
     project.runpytest().assert_outcomes(passed=2)  # same code, same numbers: inside the band
@@ -113,7 +115,6 @@ def test_compare_passes_then_unreachable_value_fails(updated_project):
     assert (project.path / TRAINER_FILE.replace(".json", ".obtained.json")).is_file()
 
 
-@needs_data
 def test_update_inline_rewrites_only_what_ran(updated_project):
     project = updated_project
     loop_before = (project.path / LOOP_FILE).read_text()
@@ -124,7 +125,6 @@ def test_update_inline_rewrites_only_what_ran(updated_project):
     assert (project.path / LOOP_FILE).read_text() == loop_before
 
 
-@needs_data
 def test_unused_baselines_are_listed(updated_project):
     project = updated_project
     shutil.copy(project.path / LOOP_FILE, project.path / "baselines/mrpc-old-scenario.json")
@@ -132,7 +132,6 @@ def test_unused_baselines_are_listed(updated_project):
     result.stdout.fnmatch_lines(["*baselines no test of this session used (1): mrpc-old-scenario.json*"])
 
 
-@needs_data
 def test_report_json_and_png(updated_project):
     project = updated_project
     result = project.runpytest("--finetune-report", "out/report.json")
