@@ -53,12 +53,12 @@ from transformers import (  # noqa: E402
 )
 from transformers.trainer_pt_utils import LengthGroupedSampler  # noqa: E402
 
-from pytest_finetune.data import load_mrpc  # noqa: E402
-from pytest_finetune.metric import LOCAL_MODULE  # noqa: E402
-from pytest_finetune.modeling import pick_device, resolve_model  # noqa: E402
-from pytest_finetune.preprocessing import example_lengths, padded_tokens  # noqa: E402
+from pytest_finetune.mrpc.data import load_mrpc  # noqa: E402
+from pytest_finetune.mrpc.metric import LOCAL_MODULE  # noqa: E402
+from pytest_finetune.mrpc.modeling import pick_device, resolve_model  # noqa: E402
+from pytest_finetune.mrpc.preprocessing import example_lengths, padded_tokens  # noqa: E402
 from pytest_finetune.runs import RunConfig, execute_run, profile_config  # noqa: E402
-from pytest_finetune.runs.setup import EVAL_BATCH_SIZE  # noqa: E402
+from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE  # noqa: E402
 
 QUICK = dict(train_limit=256, eval_limit=128, epochs=1)
 

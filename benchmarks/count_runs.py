@@ -4,7 +4,7 @@ Use from the repository root::
 
     python -m pytest -p benchmarks.count_runs -m "not full and not gpu" -q
 
-It wraps ``pytest_finetune.fixtures_runs.execute_run`` (the name ``get_run`` calls, so every
+It wraps ``pytest_finetune.plugin.run_fixtures.execute_run`` (the name ``get_run`` calls, so every
 training the ``finetune_run`` fixture and the baseline fixtures start goes through it) and
 prints ``pytest-finetune: trained N model(s)`` in the terminal summary. Trainings started by
 in-process ``pytester`` sessions inside the tests are counted too (they call the same
@@ -27,7 +27,7 @@ _state: dict = {}  # "config": the pytest.Config that installed the wrapper, "or
 def pytest_configure(config: pytest.Config) -> None:
     if "original" in _state:
         return  # already wrapped by an outer session
-    import pytest_finetune.fixtures_runs as fixtures_runs
+    import pytest_finetune.plugin.run_fixtures as fixtures_runs
 
     original = fixtures_runs.execute_run
 
@@ -45,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _state.get("config") is config:
-        import pytest_finetune.fixtures_runs as fixtures_runs
+        import pytest_finetune.plugin.run_fixtures as fixtures_runs
 
         fixtures_runs.execute_run = _state.pop("original")
         _state.pop("config")

@@ -15,9 +15,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "assert_collated_shapes": "assertions", "assert_loss_decreases": "assertions",
-    "assert_metrics_close": "assertions", "assert_not_collapsed": "assertions",
-    "assert_params_changed": "assertions",
+    "assert_collated_shapes": "checks.assertions", "assert_loss_decreases": "checks.assertions",
+    "assert_metrics_close": "checks.assertions", "assert_not_collapsed": "checks.assertions",
+    "assert_params_changed": "checks.assertions",
+    "properties": "checks", "strategies": "checks",
     "BaselineError": "errors", "ConfigError": "errors", "DataError": "errors",
     "FinetuneError": "errors", "ModelError": "errors", "NonFiniteLossError": "errors",
     "RunConfig": "runs", "RunResult": "runs", "execute_run": "runs", "profile_config": "runs",
@@ -28,7 +29,8 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'pytest_finetune' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+    value = getattr(module, name) if hasattr(module, name) else importlib.import_module(f".{name}", module.__name__)
     globals()[name] = value
     return value
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from pytest_finetune.fileio import atomic_write_text
+from pytest_finetune._io import atomic_write_text
 
 
 def test_interrupt_during_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
@@ -44,7 +44,7 @@ while True:
 
 def test_killing_a_writer_midway_never_leaves_a_partial_file(tmp_path):
     target = tmp_path / "b.json"
-    import pytest_finetune.fileio as fileio
+    import pytest_finetune._io as fileio
 
     for attempt in range(5):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target), fileio.__file__],

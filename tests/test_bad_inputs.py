@@ -4,12 +4,12 @@ import re
 
 import pytest
 
-from pytest_finetune.baseline_store import read_baseline
-from pytest_finetune.data import load_mrpc
+from pytest_finetune.baselines.store import read_baseline
+from pytest_finetune.mrpc.data import load_mrpc
 from pytest_finetune.errors import (BaselineError, ConfigError, DataError, FinetuneError,
                                     ModelError)
-from pytest_finetune.modeling import load_model, load_tokenizer, pick_device, resolve_model
-from pytest_finetune.options import OPTIONS_BY_DEST, resolve
+from pytest_finetune.mrpc.modeling import load_model, load_tokenizer, pick_device, resolve_model
+from pytest_finetune.config.options import OPTIONS_BY_DEST, resolve
 from pytest_finetune.runs import RunConfig, profile_config
 
 HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"

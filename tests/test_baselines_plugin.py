@@ -15,7 +15,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-from pytest_finetune.availability import require_data
+from pytest_finetune.plugin.availability import require_data
 
 
 @pytest.fixture(scope="module", autouse=True)

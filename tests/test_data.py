@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pytest_finetune.data import FEATURES, LABEL_NAMES, load_local_mrpc, load_mrpc, read_glue_tsv
+from pytest_finetune.mrpc.data import FEATURES, LABEL_NAMES, load_local_mrpc, load_mrpc, read_glue_tsv
 from pytest_finetune.errors import DataError
 
 HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"

@@ -3,11 +3,11 @@ import itertools
 
 from transformers import set_seed
 
-from pytest_finetune.fingerprints import (collated_fingerprint, explain_tokenized_change,
+from pytest_finetune.baselines.fingerprints import (collated_fingerprint, explain_tokenized_change,
                                           initial_logits, tokenized_fingerprint)
-from pytest_finetune.modeling import load_model
-from pytest_finetune.preprocessing import eval_dataloader, train_dataloader
-from pytest_finetune.scenario import model_label
+from pytest_finetune.mrpc.modeling import load_model
+from pytest_finetune.mrpc.preprocessing import eval_dataloader, train_dataloader
+from pytest_finetune.baselines.scenario import model_label
 
 
 def test_tokenized_validation_unchanged(finetune_config, mrpc_tokenized, tokenizer, finetune_baseline):

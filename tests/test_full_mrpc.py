@@ -1,7 +1,7 @@
 """Full MRPC on CPU: each runner trains once on all 3,668 pairs; many checks read that run."""
 import pytest
 
-from pytest_finetune.assertions import (assert_loss_decreases, assert_not_collapsed,
+from pytest_finetune.checks.assertions import (assert_loss_decreases, assert_not_collapsed,
                                         assert_params_changed)
 
 pytestmark = pytest.mark.full

@@ -3,8 +3,8 @@ import json
 
 from hypothesis import given, strategies as st
 
-from pytest_finetune.baseline_store import read_baseline
-from pytest_finetune.data import read_glue_tsv
+from pytest_finetune.baselines.store import read_baseline
+from pytest_finetune.mrpc.data import read_glue_tsv
 from pytest_finetune.errors import BaselineError, DataError
 
 VALID_TSV = ("\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"

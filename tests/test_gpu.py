@@ -4,7 +4,7 @@ Skipped on machines without CUDA; no GPU baseline exists until a GPU run records
 """
 import pytest
 
-from pytest_finetune.assertions import assert_loss_decreases, assert_not_collapsed
+from pytest_finetune.checks.assertions import assert_loss_decreases, assert_not_collapsed
 
 pytestmark = pytest.mark.gpu
 

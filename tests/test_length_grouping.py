@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
-from pytest_finetune.preprocessing import example_lengths, padded_tokens
+from pytest_finetune.mrpc.preprocessing import example_lengths, padded_tokens
 from pytest_finetune.runs import profile_config
 from pytest_finetune.runs.loop import train_order
-from pytest_finetune.runs.setup import Prepared
-from pytest_finetune.scenario import scenario_name, scenario_of
+from pytest_finetune.runs.prepare import Prepared
+from pytest_finetune.baselines.scenario import scenario_name, scenario_of
 
 BATCH = profile_config("full").batch_size
 

@@ -15,9 +15,9 @@ import transformers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_finetune.modeling import load_model, load_tokenizer
-from pytest_finetune.preprocessing import make_collator
-from pytest_finetune.properties import (
+from pytest_finetune.mrpc.modeling import load_model, load_tokenizer
+from pytest_finetune.mrpc.preprocessing import make_collator
+from pytest_finetune.checks.properties import (
     check_mask_lengths,
     check_model_padding_invariance,
     check_order_independence,
@@ -26,7 +26,7 @@ from pytest_finetune.properties import (
     check_segments,
     check_truncation_keeps_both,
 )
-from pytest_finetune.strategies import (
+from pytest_finetune.checks.strategies import (
     SPECIAL_TOKEN_LITERALS,
     collation_cases,
     pair_batches,

@@ -118,7 +118,7 @@ def test_loading_the_plugin_imports_no_ml_library():
     import subprocess
     import sys
 
-    code = ("import sys, pytest_finetune.plugin, pytest_finetune\n"
+    code = ("import sys, pytest_finetune.plugin.hooks, pytest_finetune\n"
             "heavy = sorted({'torch', 'transformers', 'datasets', 'evaluate', 'accelerate'} & set(sys.modules))\n"
             "print(','.join(heavy))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

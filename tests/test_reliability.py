@@ -8,7 +8,7 @@ pytest_plugins = ["pytester"]
 
 
 def fast_config(finetune_config, runner, **overrides):
-    require = __import__("pytest_finetune.availability", fromlist=["require_data"]).require_data
+    require = __import__("pytest_finetune.plugin.availability", fromlist=["require_data"]).require_data
     return profile_config("tiny", runner=runner, model="tiny-random-bert", data=require(finetune_config.data),
                           device="cpu", train_limit=32, epochs=2, **overrides)
 
@@ -23,7 +23,7 @@ def test_two_runs_of_one_config_are_bit_identical(finetune_config, runner):
 
 @pytest.mark.parametrize("runner", ["trainer", "loop"])
 def test_nan_loss_stops_the_run_with_step_lr_and_lengths(finetune_config, monkeypatch, runner):
-    import pytest_finetune.runs.setup as setup
+    import pytest_finetune.runs.prepare as setup
 
     real_load = setup.load_model
 
@@ -45,7 +45,7 @@ def test_nan_loss_stops_the_run_with_step_lr_and_lengths(finetune_config, monkey
 
 
 FAILING_RUN = """
-import pytest_finetune.runs.setup as setup
+import pytest_finetune.runs.prepare as setup
 
 REAL = setup.load_model
 
@@ -68,7 +68,7 @@ def test_failed_run_is_not_cached_as_success_nor_retrained(pytester, monkeypatch
     monkeypatch.setenv("CI", "")
     pytester.makeconftest(FAILING_RUN)
     pytester.makepyfile("""
-        import pytest_finetune.runs.setup as setup
+        import pytest_finetune.runs.prepare as setup
 
         def test_a(finetune_run):
             finetune_run(runner="loop", profile="tiny", model="tiny-random-bert")

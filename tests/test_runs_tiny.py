@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from pytest_finetune.assertions import (assert_loss_decreases, assert_not_collapsed,
+from pytest_finetune.checks.assertions import (assert_loss_decreases, assert_not_collapsed,
                                         assert_params_changed)
 from pytest_finetune.runs import RunResult
 

@@ -1,5 +1,5 @@
 """The course's numbers for the embedded tokenizer and DataCollatorWithPadding."""
-from pytest_finetune.assertions import assert_collated_shapes
+from pytest_finetune.checks.assertions import assert_collated_shapes
 
 COURSE_LENGTHS = [50, 59, 47, 67, 59, 50, 62, 32]
 
@@ -28,7 +28,7 @@ def test_train_dataloader_gives_course_batches(train_dataloader):
 
 
 def test_train_dataloader_order_is_seeded(mrpc_model_inputs, data_collator):
-    from pytest_finetune.preprocessing import train_dataloader
+    from pytest_finetune.mrpc.preprocessing import train_dataloader
 
     first = [next(iter(train_dataloader(mrpc_model_inputs["train"], data_collator, seed=7)))["labels"]
              for _ in range(2)]
@@ -41,7 +41,7 @@ def test_tokenization_is_cached_on_disk(mrpc_tokenized):
 
 
 def test_tokenization_cache_is_reused_by_a_second_map(mrpc_raw, tokenizer, mrpc_tokenized):
-    from pytest_finetune.preprocessing import tokenize_mrpc
+    from pytest_finetune.mrpc.preprocessing import tokenize_mrpc
 
     again = tokenize_mrpc(mrpc_raw, tokenizer)
     for name in mrpc_tokenized:

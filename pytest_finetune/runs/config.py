@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ..errors import ConfigError
-from ..options import PROFILES, RUNNERS
+from pytest_finetune.errors import ConfigError
+from pytest_finetune.config.options import PROFILES, RUNNERS
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from .config import RunConfig
-from .loop import train_loop
-from .result import RunResult
-from .setup import prepare, relative_change, snapshot
-from .trainer import train_trainer
+from pytest_finetune.runs.config import RunConfig
+from pytest_finetune.runs.loop import train_loop
+from pytest_finetune.runs.result import RunResult
+from pytest_finetune.runs.prepare import prepare, relative_change, snapshot
+from pytest_finetune.runs.trainer import train_trainer
 
 RUNNER_FUNCTIONS = {"trainer": train_trainer, "loop": train_loop}
 

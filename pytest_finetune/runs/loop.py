@@ -15,10 +15,10 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from ..errors import NonFiniteLossError
-from ..metric import load_metric
-from ..preprocessing import example_lengths
-from .setup import EVAL_BATCH_SIZE, Prepared
+from pytest_finetune.errors import NonFiniteLossError
+from pytest_finetune.mrpc.metric import load_metric
+from pytest_finetune.mrpc.preprocessing import example_lengths
+from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE, Prepared
 
 
 def evaluate_model(model, dataloader, accelerator) -> tuple[dict[str, float], list[int]]:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
+from pytest_finetune.runs.config import RunConfig
 
 VERSIONED_PACKAGES = ("torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers")
 
@@ -81,6 +81,6 @@ class RunResult:
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str | Path) -> Path:
-        from ..fileio import atomic_write_text
+        from pytest_finetune._io import atomic_write_text
 
         return atomic_write_text(Path(path), self.to_json() + "\n")

@@ -12,9 +12,9 @@ import tempfile
 import numpy as np
 from transformers import Trainer, TrainingArguments
 
-from ..errors import NonFiniteLossError
-from ..metric import load_metric
-from .setup import EVAL_BATCH_SIZE, Prepared
+from pytest_finetune.errors import NonFiniteLossError
+from pytest_finetune.mrpc.metric import load_metric
+from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE, Prepared
 
 
 class _HarnessTrainer(Trainer):

@@ -1,7 +1,7 @@
 """pytest wiring: options, markers, the gpu skip, Hypothesis profiles and reporting hooks.
 
-Only hooks live here; fixtures come from one module per family and are imported so that
-pytest finds them through this entry point.
+Only hooks live here; fixtures come from one module per family, and the package's
+``__init__`` re-exports both so that pytest finds them through the entry point.
 """
 from __future__ import annotations
 
@@ -9,16 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from .errors import ConfigError
-from .fixtures_data import (data_collator, eval_dataloader, finetune_config, mrpc_model_inputs,  # noqa: F401
-                            mrpc_raw, mrpc_tokenized, tokenizer, train_dataloader)
-from .fixtures_baselines import finetune_baseline  # noqa: F401
-from .fixtures_runs import finetune_run  # noqa: F401
-from .options import OPTIONS
-from .settings import FinetuneSettings
-from .report import SessionReport
-from .stash import SESSION_LOG, SETTINGS, settings_of
-from .hypothesis_profiles import register_hypothesis_profiles
+from pytest_finetune.errors import ConfigError
+from pytest_finetune.config.options import OPTIONS
+from pytest_finetune.config.settings import FinetuneSettings
+from pytest_finetune.report.session import SessionReport
+from pytest_finetune.plugin.stash import SESSION_LOG, SETTINGS, settings_of
+from pytest_finetune.checks.hypothesis_profiles import register_hypothesis_profiles
 
 MARKERS = {
     "gpu": "needs a CUDA GPU; skipped with a reason on machines without one (run: pytest -m gpu)",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import evaluate
 
-from .hub import hub_reachable
+from pytest_finetune.mrpc.sources import hub_reachable
 
 LOCAL_MODULE = Path(__file__).parent / "evaluate_modules" / "glue_mrpc.py"
 

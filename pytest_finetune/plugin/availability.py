@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .hub import DATA_HINT, HUB_SOURCE, hub_reachable
+from pytest_finetune.mrpc.sources import DATA_HINT, HUB_SOURCE, hub_reachable
 
 _TRUE = {"1", "true", "yes", "on"}
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from .settings import FinetuneSettings
+from pytest_finetune.config.settings import FinetuneSettings
 
 SETTINGS = pytest.StashKey[FinetuneSettings]()
 RUN_CACHE = pytest.StashKey[dict]()

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from .errors import ConfigError
+from pytest_finetune.errors import ConfigError
 
 RUNNERS = ("trainer", "loop")
 PROFILES = ("tiny", "full", "gpu")

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from .baseline_store import (FORMAT_VERSION, baseline_path, read_json_object, build_baseline, find_baseline, obtained_path,
+from pytest_finetune.baselines.store import (FORMAT_VERSION, baseline_path, read_json_object, build_baseline, find_baseline, obtained_path,
                              read_baseline, write_baseline)
-from .compare import Comparison, compare
-from .errors import BaselineError
-from .fixtures_runs import get_run
-from .runs.result import RunResult, library_versions, version_changes
-from .scenario import scenario_name, scenario_of
-from .settings import FinetuneSettings
-from .stash import run_id_of
+from pytest_finetune.baselines.compare import Comparison, compare
+from pytest_finetune.errors import BaselineError
+from pytest_finetune.plugin.run_fixtures import get_run
+from pytest_finetune.runs.result import RunResult, library_versions, version_changes
+from pytest_finetune.baselines.scenario import scenario_name, scenario_of
+from pytest_finetune.config.settings import FinetuneSettings
+from pytest_finetune.plugin.stash import run_id_of
 
 PROPERTY = "finetune"
 

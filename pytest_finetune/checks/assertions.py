@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-from .runs.result import RunResult
+from pytest_finetune.runs.result import RunResult
 
 INPUT_KEYS = ("input_ids", "token_type_ids", "attention_mask")
 

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import FinetuneError
-from .options import OPTIONS_BY_DEST, PROFILES, RUNNERS
-from .tables import format_table
+from pytest_finetune.errors import FinetuneError
+from pytest_finetune.config.options import OPTIONS_BY_DEST, PROFILES, RUNNERS
+from pytest_finetune.report.tables import format_table
 
 CLI_OPTIONS = ("model", "data", "device", "baselines", "tolerance_k", "cache_dir")
 
@@ -48,12 +48,12 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from .baseline_store import find_baseline, read_baseline
-    from .compare import compare
-    from .plots import plot_loss_curves
-    from .runs import execute_run, profile_config
-    from .scenario import scenario_name, scenario_of
-    from .settings import FinetuneSettings
+    from pytest_finetune.baselines.store import find_baseline, read_baseline
+    from pytest_finetune.baselines.compare import compare
+    from pytest_finetune.report.plots import plot_loss_curves
+    from pytest_finetune.runs import execute_run, profile_config
+    from pytest_finetune.baselines.scenario import scenario_name, scenario_of
+    from pytest_finetune.config.settings import FinetuneSettings
 
     settings = FinetuneSettings.from_sources(vars(args), {}, Path.cwd())
     runners = RUNNERS if args.runner == "both" else (args.runner,)
@@ -107,7 +107,7 @@ def _load_results(path: str) -> dict[str, dict[str, Any]]:
 
 
 def command_diff(args: argparse.Namespace) -> int:
-    from .runs.result import version_changes
+    from pytest_finetune.runs.result import version_changes
 
     old, new = _load_results(args.old), _load_results(args.new)
     rows = []

@@ -4,7 +4,7 @@ MRPC is pairs of English news sentences, but a fine-tuning pipeline meets whatev
 feed it: empty strings, accents, CJK, emoji, control characters, sentences far longer than
 ``max_length``. These strategies draw such pairs, tokenize them the way ``Dataset.map`` does
 and draw ``DataCollatorWithPadding`` settings, so that the checks in
-:mod:`pytest_finetune.properties` run on the cases that break padding code.
+:mod:`pytest_finetune.checks.properties` run on the cases that break padding code.
 
 Sizes are bounded on purpose: a property test is run dozens of times per session, and a
 sentence only needs to be longer than the drawn ``max_length`` to exercise truncation.
@@ -12,7 +12,7 @@ sentence only needs to be longer than the drawn ``max_length`` to exercise trunc
 Example::
 
     from hypothesis import given
-    from pytest_finetune.strategies import collation_cases
+    from pytest_finetune.checks.strategies import collation_cases
 
     @given(case=collation_cases(my_tokenizer))
     def test_my_collator(case):

@@ -12,10 +12,10 @@ import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import BaselineError
-from .fileio import atomic_write_text
-from .runs.result import RunResult
-from .scenario import scenario_name
+from pytest_finetune.errors import BaselineError
+from pytest_finetune._io import atomic_write_text
+from pytest_finetune.runs.result import RunResult
+from pytest_finetune.baselines.scenario import scenario_name
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format_version", "scenario", "metrics", "tolerance", "loss_curve", "config",

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .options import OPTIONS, resolve
+from pytest_finetune.config.options import OPTIONS, resolve
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from .errors import DataError
-from .hub import DATA_HINT, HUB_SOURCE, hub_reachable
+from pytest_finetune.errors import DataError
+from pytest_finetune.mrpc.sources import DATA_HINT, HUB_SOURCE, hub_reachable
 
 HUB_ID = ("nyu-mll/glue", "mrpc")
 LABEL_NAMES = ["not_equivalent", "equivalent"]

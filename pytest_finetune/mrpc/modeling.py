@@ -21,8 +21,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from .errors import ModelError
-from .hub import hub_reachable
+from pytest_finetune.errors import ModelError
+from pytest_finetune.mrpc.sources import hub_reachable
 
 TINY_RANDOM_BERT = "tiny-random-bert"
 MODEL_HINT = "pass --finetune-model /path/to/hf-model-folder or set PYTEST_FINETUNE_MODEL"

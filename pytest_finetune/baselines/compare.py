@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .baseline_store import METRICS, downsample
-from .runs.result import RunResult, version_changes
+from pytest_finetune.baselines.store import METRICS, downsample
+from pytest_finetune.runs.result import RunResult, version_changes
 
 
 @dataclass

@@ -13,10 +13,10 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
-from ..data import load_mrpc
-from ..modeling import load_model, load_tokenizer, pick_device
-from ..preprocessing import make_collator, model_inputs, tokenize_mrpc
-from .config import RunConfig
+from pytest_finetune.mrpc.data import load_mrpc
+from pytest_finetune.mrpc.modeling import load_model, load_tokenizer, pick_device
+from pytest_finetune.mrpc.preprocessing import make_collator, model_inputs, tokenize_mrpc
+from pytest_finetune.runs.config import RunConfig
 
 EVAL_BATCH_SIZE = 32
 

@@ -9,16 +9,16 @@ from typing import Any, Callable
 
 import pytest
 
-from .availability import require_data
-from .errors import FinetuneError
-from .runs import RunConfig, RunResult, profile_config
-from .settings import FinetuneSettings
-from .stash import run_cache_of
+from pytest_finetune.plugin.availability import require_data
+from pytest_finetune.errors import FinetuneError
+from pytest_finetune.runs import RunConfig, RunResult, profile_config
+from pytest_finetune.config.settings import FinetuneSettings
+from pytest_finetune.plugin.stash import run_cache_of
 
 
 def execute_run(config: RunConfig, cache_dir: str | None = None) -> RunResult:
     """Train ``config``; the runners (torch, transformers, accelerate) load on first use."""
-    from .runs.execute import execute_run as run
+    from pytest_finetune.runs.execute import execute_run as run
 
     return run(config, cache_dir=cache_dir)
 

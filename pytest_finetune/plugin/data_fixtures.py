@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .availability import require_data
-from .errors import FinetuneError
-from .settings import FinetuneSettings
-from .stash import settings_of
+from pytest_finetune.plugin.availability import require_data
+from pytest_finetune.errors import FinetuneError
+from pytest_finetune.config.settings import FinetuneSettings
+from pytest_finetune.plugin.stash import settings_of
 
 if TYPE_CHECKING:  # the libraries themselves are imported when a fixture is first used
     from datasets import DatasetDict
@@ -30,7 +30,7 @@ def finetune_config(pytestconfig: pytest.Config) -> FinetuneSettings:
 def mrpc_raw(finetune_config: FinetuneSettings) -> DatasetDict:
     """MRPC with the Hub's columns (sentence1, sentence2, label, idx); skips without data."""
     source = require_data(finetune_config.data)
-    from .data import load_mrpc
+    from pytest_finetune.mrpc.data import load_mrpc
 
     try:
         return load_mrpc(source, finetune_config.cache_dir)
@@ -41,7 +41,7 @@ def mrpc_raw(finetune_config: FinetuneSettings) -> DatasetDict:
 @pytest.fixture(scope="session")
 def tokenizer(finetune_config: FinetuneSettings) -> PreTrainedTokenizerBase:
     """The fast tokenizer of --finetune-model (default: the embedded all-MiniLM-L6-v2)."""
-    from .modeling import load_tokenizer
+    from pytest_finetune.mrpc.modeling import load_tokenizer
 
     try:
         return load_tokenizer(finetune_config.model)
@@ -52,7 +52,7 @@ def tokenizer(finetune_config: FinetuneSettings) -> PreTrainedTokenizerBase:
 @pytest.fixture(scope="session")
 def mrpc_tokenized(mrpc_raw: DatasetDict, tokenizer: PreTrainedTokenizerBase) -> DatasetDict:
     """MRPC tokenized by ``Dataset.map(batched=True)``, unpadded, cached across sessions."""
-    from .preprocessing import tokenize_mrpc
+    from pytest_finetune.mrpc.preprocessing import tokenize_mrpc
 
     return tokenize_mrpc(mrpc_raw, tokenizer)
 
@@ -60,7 +60,7 @@ def mrpc_tokenized(mrpc_raw: DatasetDict, tokenizer: PreTrainedTokenizerBase) ->
 @pytest.fixture(scope="session")
 def data_collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
     """``DataCollatorWithPadding``: pads each batch to its longest example."""
-    from .preprocessing import make_collator
+    from pytest_finetune.mrpc.preprocessing import make_collator
 
     return make_collator(tokenizer)
 
@@ -68,7 +68,7 @@ def data_collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding
 @pytest.fixture(scope="session")
 def mrpc_model_inputs(mrpc_tokenized: DatasetDict) -> DatasetDict:
     """The course's clean-up: text columns removed, ``labels``, torch format."""
-    from .preprocessing import model_inputs
+    from pytest_finetune.mrpc.preprocessing import model_inputs
 
     return model_inputs(mrpc_tokenized)
 
@@ -76,7 +76,7 @@ def mrpc_model_inputs(mrpc_tokenized: DatasetDict) -> DatasetDict:
 @pytest.fixture
 def train_dataloader(mrpc_model_inputs: DatasetDict, data_collator) -> DataLoader:
     """Train split, batch 8, shuffled by a generator seeded 42 (fresh per test)."""
-    from .preprocessing import train_dataloader as make_train_dataloader
+    from pytest_finetune.mrpc.preprocessing import train_dataloader as make_train_dataloader
 
     return make_train_dataloader(mrpc_model_inputs["train"], data_collator, batch_size=8, seed=42)
 
@@ -84,6 +84,6 @@ def train_dataloader(mrpc_model_inputs: DatasetDict, data_collator) -> DataLoade
 @pytest.fixture
 def eval_dataloader(mrpc_model_inputs: DatasetDict, data_collator) -> DataLoader:
     """Validation split, batch 8, in order."""
-    from .preprocessing import eval_dataloader as make_eval_dataloader
+    from pytest_finetune.mrpc.preprocessing import eval_dataloader as make_eval_dataloader
 
     return make_eval_dataloader(mrpc_model_inputs["validation"], data_collator, batch_size=8)

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .fileio import atomic_write_text
-from .fixtures_baselines import PROPERTY
-from .tables import format_table
+from pytest_finetune._io import atomic_write_text
+from pytest_finetune.plugin.baseline_fixtures import PROPERTY
+from pytest_finetune.report.tables import format_table
 
 
 class SessionReport:
@@ -70,7 +70,7 @@ class SessionReport:
 
     def write(self, path: Path, k: float) -> list[Path]:
         """The JSON report, and a loss-curve PNG per scenario beside it."""
-        from .plots import plot_loss_curves
+        from pytest_finetune.report.plots import plot_loss_curves
 
         payload = {"results": self.results, "comparisons": {
             name: {key: value for key, value in comp.items() if key != "baseline"}

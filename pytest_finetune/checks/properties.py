@@ -8,7 +8,7 @@ which example and position broke it.
 
 They take plain data (a collated ``batch`` dict of tensors, the ``features`` list of dicts it
 was collated from) so they work with any collator, and the hypothesis strategies of
-:mod:`pytest_finetune.strategies` feed them edge cases::
+:mod:`pytest_finetune.checks.strategies` feed them edge cases::
 
     batch = collator(features)
     check_padded_shapes(batch, features, padding=True, max_length=None, pad_to_multiple_of=8)
@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .preprocessing import make_collator
+from pytest_finetune.mrpc.preprocessing import make_collator
 
 __all__ = [
     "check_padded_shapes", "check_padding_values", "check_mask_lengths", "check_segments",

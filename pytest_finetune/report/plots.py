@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from .fileio import atomic_write_bytes
+from pytest_finetune._io import atomic_write_bytes
 
 
 def plot_loss_curves(path: Path, curves: dict[str, Sequence[float]], title: str,

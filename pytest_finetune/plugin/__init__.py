@@ -1,0 +1,12 @@
+"""The pytest plugin (``pytest11`` entry point ``pytest_finetune.plugin``).
+
+Hooks live in ``hooks``, fixtures in one module per family; they are re-exported here
+because pytest collects hooks and fixtures from the entry-point module itself.
+"""
+from pytest_finetune.plugin.baseline_fixtures import finetune_baseline  # noqa: F401
+from pytest_finetune.plugin.data_fixtures import (data_collator, eval_dataloader,  # noqa: F401
+                                                  finetune_config, mrpc_model_inputs, mrpc_raw,
+                                                  mrpc_tokenized, tokenizer, train_dataloader)
+from pytest_finetune.plugin.hooks import (pytest_addoption, pytest_configure,  # noqa: F401
+                                          pytest_runtest_setup, pytest_terminal_summary)
+from pytest_finetune.plugin.run_fixtures import finetune_run  # noqa: F401
