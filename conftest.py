@@ -20,6 +20,7 @@ import os
 
 import pytest
 
+from pytest_finetune.plugin.availability import in_ci
 import pytest_finetune.runs.execute  # noqa: F401  (see above: load torch & co. once, outside pytester)
 
 _DATA_ENV = "PYTEST_FINETUNE_MRPC_DIR"
@@ -35,7 +36,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"} and _bad_skips:
+    if in_ci() and _bad_skips:
         session.config.pluginmanager.get_plugin("terminalreporter").write_line(
             "CI=true: these tests skipped but only gpu tests may skip:\n  " + "\n  ".join(_bad_skips),
             red=True)

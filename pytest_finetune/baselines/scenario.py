@@ -8,14 +8,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pytest_finetune.mrpc.sources import TINY_RANDOM_BERT, default_model_path
 from pytest_finetune.runs.config import RunConfig
 
 TASK = "mrpc"
 
 
 def model_label(model: str | None) -> str:
-    from pytest_finetune.mrpc.modeling import TINY_RANDOM_BERT, default_model_path
-
     if model is None or Path(str(model)) == default_model_path():
         return "all-MiniLM-L6-v2"
     if model == TINY_RANDOM_BERT:

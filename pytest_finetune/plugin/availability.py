@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from pytest_finetune.config.options import truthy
 from pytest_finetune.mrpc.sources import DATA_HINT, HUB_SOURCE, hub_reachable
 
-_TRUE = {"1", "true", "yes", "on"}
 
 
 def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in _TRUE
+    return truthy(os.environ.get("CI", ""))
 
 
 def data_unavailable_reason(source: str) -> str | None:
