@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_finetune.options import OPTIONS
-from pytest_finetune.plugin import MARKERS
+from pytest_finetune.config.options import OPTIONS
+from pytest_finetune.plugin.hooks import MARKERS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGE = DOCS / "ci.md"
