@@ -30,6 +30,11 @@ if os.environ.get(_DATA_ENV) and not os.path.isabs(os.environ[_DATA_ENV]):
 _bad_skips: list[str] = []
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: starts inner pytest sessions or subprocesses "
+                                       "(deselect with -m 'not slow'; CI's full run includes them)")
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and "gpu" not in report.keywords and not hasattr(report, "wasxfail"):
         _bad_skips.append(report.nodeid)

@@ -114,8 +114,15 @@ class BaselineChecker:
         if name not in stored:
             pytest.fail(f"no stored fingerprint {name!r} in {path}; create it with:\n  pytest "
                         f"'{self.request.node.nodeid}' --finetune-update-baselines", pytrace=False)
-        if not _same(stored[name], current, atol):
+        drifted = not _same(stored[name], current, atol)
+        detail = None
+        if drifted:
             detail = explain(stored[name], current) if explain else f"stored {stored[name]!r}, now {current!r}"
+        # The value itself goes to the report: two environments' reports can then be
+        # compared with each other, not only each with the stored file.
+        self._emit("fingerprint", {"name": name, "file": path.name, "value": current, "atol": atol,
+                                   "drifted": drifted, "detail": detail})
+        if drifted:
             changed = version_changes(stored.get("versions", {}), library_versions())
             versions = ", ".join(f"{k} {o} -> {n}" for k, (o, n) in changed.items()) or "none"
             pytest.fail(f"{name} drifted from {path.name}: {detail}\n  library versions that "

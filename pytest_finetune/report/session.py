@@ -1,6 +1,9 @@
 """What the session learned about its runs: terminal table, JSON report, PNG per scenario.
 
-Fed from test reports' ``user_properties`` so it sees workers' results under xdist.
+Fed from test reports (their ``user_properties`` and outcomes) so it sees workers' results
+under xdist. The JSON report also holds every test's outcome with a one-line message and
+the library versions of the session, so that two reports from two environments can be
+compared check by check (``pytest-finetune upgrade``) without a second report format.
 """
 from __future__ import annotations
 
@@ -19,11 +22,27 @@ class SessionReport:
         self.comparisons: dict[str, dict[str, Any]] = {}
         self.updated: list[dict[str, Any]] = []
         self.used_files: set[str] = set()
+        self.fingerprints: dict[str, dict[str, Any]] = {}
+        self.tests: dict[str, dict[str, Any]] = {}  # nodeid -> outcome, message, duration
 
     def pytest_runtest_logreport(self, report) -> None:
         """A pytest hook: this object is registered as a plugin for the session."""
         if report.when == "call":
             self.add(report.user_properties)
+        self._record_outcome(report)
+
+    def _record_outcome(self, report) -> None:
+        """One outcome per test: the call's, unless setup or teardown failed or setup skipped."""
+        outcome = outcome_of(report)
+        if outcome is None:
+            return
+        entry = self.tests.setdefault(report.nodeid, {"outcome": "passed", "message": "", "duration": 0.0})
+        entry["duration"] = round(entry["duration"] + getattr(report, "duration", 0.0), 3)
+        if report.when == "teardown" and outcome != "error":
+            return
+        if report.when == "teardown" and entry["outcome"] in ("failed", "error"):
+            return  # keep the first failure's message
+        entry["outcome"], entry["message"] = outcome, _message(report)
 
     def add(self, user_properties) -> None:
         for key, payload in user_properties:
@@ -39,6 +58,9 @@ class SessionReport:
             elif kind == "updated":
                 self.updated.append(payload)
             elif kind == "used":
+                self.used_files.add(payload["file"])
+            elif kind == "fingerprint":
+                self.fingerprints[payload["name"]] = {k: v for k, v in payload.items() if k != "kind"}
                 self.used_files.add(payload["file"])
 
     def table_lines(self) -> list[str]:
@@ -71,10 +93,12 @@ class SessionReport:
     def write(self, path: Path, k: float) -> list[Path]:
         """The JSON report, and a loss-curve PNG per scenario beside it."""
         from pytest_finetune.report.plots import plot_loss_curves
+        from pytest_finetune.runs.result import library_versions
 
         payload = {"results": self.results, "comparisons": {
             name: {key: value for key, value in comp.items() if key != "baseline"}
-            for name, comp in self.comparisons.items()}}
+            for name, comp in self.comparisons.items()},
+            "fingerprints": self.fingerprints, "tests": self.tests, "versions": library_versions()}
         written = [atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")]
         for scenario, result in self.results.items():
             baseline = self.comparisons.get(scenario, {}).get("baseline")
@@ -82,3 +106,30 @@ class SessionReport:
             written.append(plot_loss_curves(png, {f"now (seed {result['config']['seed']})": result["losses"]},
                                             scenario, baseline, k))
         return written
+
+
+def outcome_of(report) -> str | None:
+    """pytest's outcome words for one phase's report, xfail included; None for a passing
+    setup or teardown (they say nothing about the test)."""
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    if report.failed:
+        return "failed" if report.when == "call" else "error"
+    if report.skipped:
+        return "skipped"
+    return "passed" if report.when == "call" else None
+
+
+def _message(report) -> str:
+    """One line, or a few for a harness failure: what a reader needs to see which way it broke."""
+    if hasattr(report, "wasxfail"):
+        return str(report.wasxfail)
+    longrepr = report.longrepr
+    if longrepr is None:
+        return ""
+    if isinstance(longrepr, tuple):  # skip: (file, line, reason)
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None and crash.message:
+        return crash.message
+    return str(longrepr).strip()
