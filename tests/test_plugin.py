@@ -4,8 +4,8 @@ import pytest
 pytest_plugins = ["pytester"]
 
 PRINT_SETTINGS = """
-def test_show(finetune_config):
-    print("MODEL=%s DATA=%s DEVICE=%s" % (finetune_config.model, finetune_config.data, finetune_config.device))
+def test_show(finetune_settings):
+    print("MODEL=%s DATA=%s DEVICE=%s" % (finetune_settings.model, finetune_settings.data, finetune_settings.device))
 """
 
 
@@ -104,9 +104,20 @@ def test_data_tests_fail_in_ci_without_data(pytester, monkeypatch):
 
 def test_fixtures_are_documented(pytester):
     result = pytester.runpytest("--fixtures")
-    for name in ("finetune_config", "mrpc_raw", "tokenizer", "mrpc_tokenized", "data_collator",
+    for name in ("finetune_settings", "finetune_config", "mrpc_raw", "tokenizer", "mrpc_tokenized", "data_collator",
                  "train_dataloader", "eval_dataloader", "finetune_run"):
         result.stdout.fnmatch_lines([f"{name} *", ])
+
+
+def test_deprecated_finetune_config_fixture_still_works_and_warns(pytester):
+    pytester.makepyfile("""
+        def test_old_name(finetune_config, finetune_settings):
+            assert finetune_config is finetune_settings
+    """)
+    result = pytester.runpytest("-W", "error::DeprecationWarning")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*finetune_config fixture is deprecated; use finetune_settings*"])
+    pytester.runpytest().assert_outcomes(passed=1)
 
 
 def test_loading_the_plugin_imports_no_ml_library():
@@ -118,7 +129,7 @@ def test_loading_the_plugin_imports_no_ml_library():
     import subprocess
     import sys
 
-    code = ("import sys, pytest_finetune.plugin.hooks, pytest_finetune\n"
+    code = ("import sys, pytest_finetune.plugin, pytest_finetune\n"
             "heavy = sorted({'torch', 'transformers', 'datasets', 'evaluate', 'accelerate'} & set(sys.modules))\n"
             "print(','.join(heavy))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,22 +7,22 @@ from pytest_finetune.runs import execute_run, profile_config
 pytest_plugins = ["pytester"]
 
 
-def fast_config(finetune_config, runner, **overrides):
+def fast_config(finetune_settings, runner, **overrides):
     require = __import__("pytest_finetune.plugin.availability", fromlist=["require_data"]).require_data
-    return profile_config("tiny", runner=runner, model="tiny-random-bert", data=require(finetune_config.data),
+    return profile_config("tiny", runner=runner, model="tiny-random-bert", data=require(finetune_settings.data),
                           device="cpu", train_limit=32, epochs=2, **overrides)
 
 
 @pytest.mark.parametrize("runner", ["trainer", "loop"])
-def test_two_runs_of_one_config_are_bit_identical(finetune_config, runner):
-    config = fast_config(finetune_config, runner)
+def test_two_runs_of_one_config_are_bit_identical(finetune_settings, runner):
+    config = fast_config(finetune_settings, runner)
     first, second = execute_run(config, progress=False), execute_run(config, progress=False)
     assert first.losses == second.losses  # exact float equality, step by step
     assert (first.accuracy, first.f1, first.eval_history) == (second.accuracy, second.f1, second.eval_history)
 
 
 @pytest.mark.parametrize("runner", ["trainer", "loop"])
-def test_nan_loss_stops_the_run_with_step_lr_and_lengths(finetune_config, monkeypatch, runner):
+def test_nan_loss_stops_the_run_with_step_lr_and_lengths(finetune_settings, monkeypatch, runner):
     import pytest_finetune.runs.prepare as setup
 
     real_load = setup.load_model
@@ -41,7 +41,7 @@ def test_nan_loss_stops_the_run_with_step_lr_and_lengths(finetune_config, monkey
     monkeypatch.setattr(setup, "load_model", load_with_nan_at_third_forward)
     with pytest.raises(NonFiniteLossError, match=rf"{runner} run stopped: loss is nan at step 3 "
                                                  r"\(lr [0-9.e-]+, batch lengths \[\d+(, \d+)*\]\)"):
-        execute_run(fast_config(finetune_config, runner), progress=False)
+        execute_run(fast_config(finetune_settings, runner), progress=False)
 
 
 FAILING_RUN = """

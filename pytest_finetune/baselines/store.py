@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pytest_finetune.errors import BaselineError
-from pytest_finetune._io import atomic_write_text
+from pytest_finetune._io import write_json
 from pytest_finetune.runs.result import RunResult
 from pytest_finetune.baselines.scenario import scenario_name
 
@@ -90,12 +90,8 @@ def build_baseline(results: Sequence[RunResult], scenario: dict[str, str], k: fl
     }
 
 
-def dumps(record: dict[str, Any]) -> str:
-    return json.dumps(record, indent=1, sort_keys=True) + "\n"
-
-
 def write_baseline(path: Path, record: dict[str, Any]) -> Path:
-    return atomic_write_text(path, dumps(record))
+    return write_json(path, record)
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

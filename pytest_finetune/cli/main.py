@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pytest_finetune.errors import FinetuneError
-from pytest_finetune.config.options import OPTIONS_BY_DEST, PROFILES, RUNNERS
+from pytest_finetune.config.options import OPTIONS_BY_DEST
+from pytest_finetune.runs.config import PROFILES, RUNNERS
 from pytest_finetune.report.tables import format_table
 
 CLI_OPTIONS = ("model", "data", "device", "baselines", "tolerance_k", "cache_dir")
@@ -48,10 +49,10 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from pytest_finetune.baselines.store import find_baseline, read_baseline
-    from pytest_finetune.baselines.compare import compare
+    from pytest_finetune.baselines.check import check_run
     from pytest_finetune.report.plots import plot_loss_curves
-    from pytest_finetune.runs import execute_run, profile_config
+    from pytest_finetune.runs import execute_run
+    from pytest_finetune.runs.config import session_run_config
     from pytest_finetune.baselines.scenario import scenario_name, scenario_of
     from pytest_finetune.config.settings import FinetuneSettings
 
@@ -60,11 +61,8 @@ def command_run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     rows, failed, curves, baseline_record = [], False, {}, None
     for runner in runners:
-        overrides: dict[str, Any] = {"model": settings.model, "data": settings.data}
-        overrides["device"] = "cuda" if args.profile == "gpu" else settings.device
-        if args.seed is not None:
-            overrides["seed"] = args.seed
-        config = profile_config(args.profile, runner=runner, **overrides)
+        overrides: dict[str, Any] = {} if args.seed is None else {"seed": args.seed}
+        config = session_run_config(settings, runner, args.profile, **overrides)
         print(f"== {runner}: profile {args.profile}, {config.epochs} epoch(s), batch {config.batch_size}, "
               f"lr {config.lr:g}, seed {config.seed}", flush=True)
         result = execute_run(config, cache_dir=settings.cache_dir, progress=True)
@@ -72,17 +70,14 @@ def command_run(args: argparse.Namespace) -> int:
         name = scenario_name(scenario)
         result.save(output / f"{name}.json")
         curves[f"{runner} (seed {config.seed})"] = result.losses
-        found, note = find_baseline(settings.baselines, scenario)
-        verdict = "no baseline"
-        if found is not None:
-            baseline_record = read_baseline(found, scenario if note is None else None)
-            comparison = compare(result, baseline_record, name, k=settings.tolerance_k)
-            verdict = "ok" if comparison.passed else "BELOW BASELINE"
-            if not comparison.passed:
-                failed = True
-                print(comparison.message(str(found)), file=sys.stderr)
-            for text in comparison.notes:
-                print(f"note: {text}")
+        outcome = check_run(result, settings.baselines, settings.tolerance_k)
+        verdict = {"passed": "ok", "failed": "BELOW BASELINE", "missing": "no baseline"}[outcome.status]
+        baseline_record = outcome.record or baseline_record
+        if outcome.status == "failed":
+            failed = True
+            print(outcome.message, file=sys.stderr)
+        for text in outcome.notes:
+            print(f"note: {text}")
         rows.append(_summary_row(result, verdict))
     png = plot_loss_curves(output / "loss_curves.png", curves, f"MRPC {args.profile} profile",
                            baseline_record if len(runners) == 1 else None, settings.tolerance_k)

@@ -12,8 +12,6 @@ from typing import Any, Callable, Mapping
 
 from pytest_finetune.errors import ConfigError
 
-RUNNERS = ("trainer", "loop")
-PROFILES = ("tiny", "full", "gpu")
 DEVICES = ("auto", "cpu", "cuda")
 
 

@@ -5,7 +5,7 @@ because pytest collects hooks and fixtures from the entry-point module itself.
 """
 from pytest_finetune.plugin.baseline_fixtures import finetune_baseline  # noqa: F401
 from pytest_finetune.plugin.data_fixtures import (data_collator, eval_dataloader,  # noqa: F401
-                                                  finetune_config, mrpc_model_inputs, mrpc_raw,
+                                                  finetune_config, finetune_settings, mrpc_model_inputs, mrpc_raw,
                                                   mrpc_tokenized, tokenizer, train_dataloader)
 from pytest_finetune.plugin.hooks import (pytest_addoption, pytest_configure,  # noqa: F401
                                           pytest_runtest_setup, pytest_terminal_summary)

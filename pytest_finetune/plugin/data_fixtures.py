@@ -5,6 +5,7 @@ Session-scoped because each object is immutable once built and the expensive one
 """
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,30 +22,38 @@ if TYPE_CHECKING:  # the libraries themselves are imported when a fixture is fir
 
 
 @pytest.fixture(scope="session")
-def finetune_config(pytestconfig: pytest.Config) -> FinetuneSettings:
+def finetune_settings(pytestconfig: pytest.Config) -> FinetuneSettings:
     """The resolved pytest-finetune settings (command line > environment > ini > default)."""
     return settings_of(pytestconfig)
 
 
 @pytest.fixture(scope="session")
-def mrpc_raw(finetune_config: FinetuneSettings) -> DatasetDict:
+def finetune_config(finetune_settings: FinetuneSettings) -> FinetuneSettings:
+    """Deprecated alias of ``finetune_settings`` (the name said "config" but held settings)."""
+    warnings.warn("the finetune_config fixture is deprecated; use finetune_settings",
+                  DeprecationWarning, stacklevel=2)
+    return finetune_settings
+
+
+@pytest.fixture(scope="session")
+def mrpc_raw(finetune_settings: FinetuneSettings) -> DatasetDict:
     """MRPC with the Hub's columns (sentence1, sentence2, label, idx); skips without data."""
-    source = require_data(finetune_config.data)
+    source = require_data(finetune_settings.data)
     from pytest_finetune.mrpc.data import load_mrpc
 
     try:
-        return load_mrpc(source, finetune_config.cache_dir)
+        return load_mrpc(source, finetune_settings.cache_dir)
     except FinetuneError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def tokenizer(finetune_config: FinetuneSettings) -> PreTrainedTokenizerBase:
+def tokenizer(finetune_settings: FinetuneSettings) -> PreTrainedTokenizerBase:
     """The fast tokenizer of --finetune-model (default: the embedded all-MiniLM-L6-v2)."""
     from pytest_finetune.mrpc.modeling import load_tokenizer
 
     try:
-        return load_tokenizer(finetune_config.model)
+        return load_tokenizer(finetune_settings.model)
     except FinetuneError as exc:
         pytest.fail(str(exc), pytrace=False)
 

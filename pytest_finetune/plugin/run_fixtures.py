@@ -11,7 +11,8 @@ import pytest
 
 from pytest_finetune.plugin.availability import require_data
 from pytest_finetune.errors import FinetuneError
-from pytest_finetune.runs import RunConfig, RunResult, profile_config
+from pytest_finetune.runs import RunConfig, RunResult
+from pytest_finetune.runs.config import session_run_config
 from pytest_finetune.config.settings import FinetuneSettings
 from pytest_finetune.plugin.stash import run_cache_of
 
@@ -47,27 +48,22 @@ def get_run(config: pytest.Config, settings: FinetuneSettings, run_config: RunCo
     return found
 
 
-def build_run_config(settings: FinetuneSettings, runner: str, profile: str, **overrides: Any) -> RunConfig:
-    """The profile's config with the session's model/data/device unless overridden."""
-    defaults = {"model": settings.model, "data": settings.data, "device": settings.device}
-    if profile == "gpu":
-        defaults["device"] = "cuda"
-    defaults.update(overrides)
+def _run_config(settings: FinetuneSettings, runner: str, profile: str, **overrides: Any) -> RunConfig:
     try:
-        return profile_config(profile, runner=runner, **defaults)
+        return session_run_config(settings, runner, profile, **overrides)
     except FinetuneError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def finetune_run(pytestconfig: pytest.Config, finetune_config: FinetuneSettings) -> Callable[..., RunResult]:
+def finetune_run(pytestconfig: pytest.Config, finetune_settings: FinetuneSettings) -> Callable[..., RunResult]:
     """Factory: ``finetune_run(runner="trainer"|"loop", profile="tiny"|"full"|"gpu", **overrides)``.
 
     Returns a RunResult; identical configurations share one training run per session.
     """
 
     def run(runner: str = "trainer", profile: str = "tiny", **overrides: Any) -> RunResult:
-        return get_run(pytestconfig, finetune_config,
-                       build_run_config(finetune_config, runner, profile, **overrides))
+        return get_run(pytestconfig, finetune_settings,
+                       _run_config(finetune_settings, runner, profile, **overrides))
 
     return run

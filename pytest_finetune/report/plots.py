@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pytest_finetune._io import atomic_write_bytes
+from pytest_finetune.baselines.compare import half_width
 
 
 def plot_loss_curves(path: Path, curves: dict[str, Sequence[float]], title: str,
@@ -20,7 +21,7 @@ def plot_loss_curves(path: Path, curves: dict[str, Sequence[float]], title: str,
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     if baseline is not None:
         curve, tol = baseline["loss_curve"], baseline["tolerance"]
-        width = [max(k * s, tol["loss_floor"]) for s in curve["std"]]
+        width = [half_width(s, k, tol["loss_floor"]) for s in curve["std"]]
         low = [m - w for m, w in zip(curve["mean"], width)]
         high = [m + w for m, w in zip(curve["mean"], width)]
         ax.fill_between(curve["steps"], low, high, color="tab:gray", alpha=0.25, label="baseline band")

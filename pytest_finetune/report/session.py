@@ -7,12 +7,11 @@ compared check by check (``pytest-finetune upgrade``) without a second report fo
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from pytest_finetune._io import atomic_write_text
-from pytest_finetune.plugin.baseline_fixtures import PROPERTY
+from pytest_finetune._io import write_json
+from pytest_finetune.report.events import ComparisonEvent, FingerprintEvent, ResultEvent, UpdatedEvent, events_in
 from pytest_finetune.report.tables import format_table
 
 
@@ -45,23 +44,16 @@ class SessionReport:
         entry["outcome"], entry["message"] = outcome, _message(report)
 
     def add(self, user_properties) -> None:
-        for key, payload in user_properties:
-            if key != PROPERTY:
-                continue
-            kind = payload["kind"]
-            if kind == "result":
-                self.results[payload["scenario"]] = payload["result"]
-                self.used_files.add(payload["file"])
-            elif kind == "comparison":
-                self.comparisons[payload["scenario"]] = payload
-                self.used_files.add(payload["file"])
-            elif kind == "updated":
-                self.updated.append(payload)
-            elif kind == "used":
-                self.used_files.add(payload["file"])
-            elif kind == "fingerprint":
-                self.fingerprints[payload["name"]] = {k: v for k, v in payload.items() if k != "kind"}
-                self.used_files.add(payload["file"])
+        for event in events_in(user_properties):
+            if isinstance(event, ResultEvent):
+                self.results[event.scenario] = event.result
+            elif isinstance(event, ComparisonEvent):
+                self.comparisons[event.scenario] = vars(event)
+            elif isinstance(event, UpdatedEvent):
+                self.updated.append(vars(event))
+            elif isinstance(event, FingerprintEvent):
+                self.fingerprints[event.name] = {k: v for k, v in vars(event).items() if k != "kind"}
+            self.used_files.add(event.file)
 
     def table_lines(self) -> list[str]:
         rows = [row for comp in self.comparisons.values() for row in comp["rows"]]
@@ -75,7 +67,7 @@ class SessionReport:
     def update_lines(self) -> list[str]:
         lines = []
         for item in self.updated:
-            if "fingerprint" in item:
+            if item["fingerprint"]:
                 lines.append(f"wrote {item['file']}: fingerprint {item['fingerprint']}")
                 continue
             change = ", ".join(
@@ -99,7 +91,7 @@ class SessionReport:
             name: {key: value for key, value in comp.items() if key != "baseline"}
             for name, comp in self.comparisons.items()},
             "fingerprints": self.fingerprints, "tests": self.tests, "versions": library_versions()}
-        written = [atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")]
+        written = [write_json(path, payload)]
         for scenario, result in self.results.items():
             baseline = self.comparisons.get(scenario, {}).get("baseline")
             png = path.with_name(f"{path.stem}-{scenario}.png")

@@ -11,7 +11,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from pytest_finetune.errors import ConfigError
-from pytest_finetune.config.options import PROFILES, RUNNERS
+from pytest_finetune.config.settings import FinetuneSettings
+
+RUNNERS = ("trainer", "loop")
+PROFILES = ("tiny", "full", "gpu")
 
 
 @dataclass(frozen=True)
@@ -107,3 +110,17 @@ def profile_config(profile: str, runner: str = "trainer", **overrides: Any) -> R
         overrides["model"] = GPU_DEFAULT_MODEL
     settings.update({k: v for k, v in overrides.items() if v is not None or k == "model"})
     return RunConfig(**settings)
+
+
+def session_run_config(settings: FinetuneSettings, runner: str, profile: str, **overrides: Any) -> RunConfig:
+    """The profile's config with the session's model, data and device, unless overridden.
+
+    The one place where session settings meet profiles, so the pytest fixture and the CLI
+    build identical configs: a profile that pins a device (gpu: cuda) keeps it, whatever
+    ``--finetune-device`` says, because its baselines are only valid there.
+    """
+    defaults: dict[str, Any] = {"model": settings.model, "data": settings.data, "device": settings.device}
+    if "device" in PROFILE_SETTINGS.get(profile, {}):
+        defaults["device"] = PROFILE_SETTINGS[profile]["device"]
+    defaults.update(overrides)
+    return profile_config(profile, runner=runner, **defaults)

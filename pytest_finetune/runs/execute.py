@@ -20,18 +20,18 @@ def execute_run(config: RunConfig, cache_dir: str | None = None, progress: bool 
     train_started = time.perf_counter()
     out = RUNNER_FUNCTIONS[config.runner](prepared, progress=progress)
     train_time = time.perf_counter() - train_started
-    final = out["history"][-1]
-    counts = Counter(out["predictions"])
+    final = out.history[-1]
+    counts = Counter(out.predictions)
     return RunResult(
         config=config,
         device=prepared.device,
-        losses=out["losses"],
-        learning_rates=out["learning_rates"],
-        eval_history=out["history"],
+        losses=out.losses,
+        learning_rates=out.learning_rates,
+        eval_history=out.history,
         accuracy=float(final["accuracy"]),
         f1=float(final["f1"]),
         prediction_counts=[counts.get(label, 0) for label in (0, 1)],
-        param_delta=relative_change(out["model"], before),
+        param_delta=relative_change(out.model, before),
         train_examples=len(prepared.train),
         wall_time_s=time.perf_counter() - started,
         train_time_s=train_time,

@@ -19,6 +19,7 @@ from pytest_finetune.errors import NonFiniteLossError
 from pytest_finetune.mrpc.metric import load_metric
 from pytest_finetune.mrpc.preprocessing import example_lengths
 from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE, Prepared
+from pytest_finetune.runs.result import RunnerOutput
 
 
 def evaluate_model(model, dataloader, accelerator) -> tuple[dict[str, float], list[int]]:
@@ -52,7 +53,7 @@ def train_order(prepared: Prepared) -> dict:
                                              generator=generator))
 
 
-def train_loop(prepared: Prepared, progress: bool = True) -> dict:
+def train_loop(prepared: Prepared, progress: bool = True) -> RunnerOutput:
     config = prepared.config
     accelerator = Accelerator(
         cpu=prepared.device == "cpu",
@@ -102,5 +103,5 @@ def train_loop(prepared: Prepared, progress: bool = True) -> dict:
         metrics, predictions = evaluate_model(model, eval_dl, accelerator)
         history.append({"epoch": float(epoch + 1), **metrics})
     bar.close()
-    return dict(losses=losses, learning_rates=learning_rates, history=history,
-                predictions=predictions, model=accelerator.unwrap_model(model))
+    return RunnerOutput(losses=losses, learning_rates=learning_rates, history=history,
+                        predictions=predictions, model=accelerator.unwrap_model(model))

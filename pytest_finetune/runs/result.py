@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_finetune._io import dumps_json, write_json
 from pytest_finetune.runs.config import RunConfig
 
 VERSIONED_PACKAGES = ("torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers")
@@ -45,6 +46,18 @@ def hardware() -> dict[str, Any]:
 
 
 @dataclass
+class RunnerOutput:
+    """What a runner hands back: the same fields from the Trainer and the manual loop, so
+    ``execute_run`` packages both alike and the parity check compares like with like."""
+
+    losses: list[float]  # training loss per optimizer step
+    learning_rates: list[float]  # learning rate used at each optimizer step
+    history: list[dict[str, float]]  # per epoch: epoch, accuracy, f1, eval_loss
+    predictions: list[int]  # predicted class per eval example, after the last epoch
+    model: Any  # the trained model (for the weight-change measure)
+
+
+@dataclass
 class RunResult:
     config: RunConfig
     device: str  # where it actually ran: "cpu" or "cuda"
@@ -74,13 +87,11 @@ class RunResult:
         return cls(**data)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        return dumps_json(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> "RunResult":
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str | Path) -> Path:
-        from pytest_finetune._io import atomic_write_text
-
-        return atomic_write_text(Path(path), self.to_json() + "\n")
+        return write_json(Path(path), self.to_dict())

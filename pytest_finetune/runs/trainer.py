@@ -15,6 +15,7 @@ from transformers import Trainer, TrainingArguments
 from pytest_finetune.errors import NonFiniteLossError
 from pytest_finetune.mrpc.metric import load_metric
 from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE, Prepared
+from pytest_finetune.runs.result import RunnerOutput
 
 
 class _HarnessTrainer(Trainer):
@@ -30,7 +31,7 @@ class _HarnessTrainer(Trainer):
         return loss
 
 
-def train_trainer(prepared: Prepared, progress: bool = True) -> dict:
+def train_trainer(prepared: Prepared, progress: bool = True) -> RunnerOutput:
     config = prepared.config
     predictions: list[int] = []
 
@@ -83,6 +84,6 @@ def train_trainer(prepared: Prepared, progress: bool = True) -> dict:
          "eval_loss": e["eval_loss"]}
         for e in log if "eval_accuracy" in e
     ]
-    return dict(losses=[float(e["loss"]) for e in steps],
-                learning_rates=[float(e["learning_rate"]) for e in steps],
-                history=history, predictions=predictions, model=trainer.model)
+    return RunnerOutput(losses=[float(e["loss"]) for e in steps],
+                        learning_rates=[float(e["learning_rate"]) for e in steps],
+                        history=history, predictions=predictions, model=trainer.model)

@@ -1,0 +1,180 @@
+"""The one path every baseline goes through: compare, record what is missing, or update.
+
+Like pytest-regressions' ``perform_regression_check``: each family of stored values (a
+scenario's metrics and loss curve; a model's drift fingerprints) supplies how to read,
+judge and write its record, and this module decides which of those happens. The pytest
+fixture and the CLI both call it, so ``--finetune-update-baselines`` or a missing baseline
+means the same thing everywhere. Nothing here imports pytest: callers turn an outcome into
+a test failure, a warning or an exit code.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from pytest_finetune._io import file_lock, write_json
+from pytest_finetune.baselines.compare import Comparison, compare
+from pytest_finetune.baselines.scenario import scenario_name, scenario_of
+from pytest_finetune.baselines.store import (FORMAT_VERSION, baseline_path, build_baseline, find_baseline,
+                                             obtained_path, read_baseline, read_json_object, write_baseline)
+from pytest_finetune.errors import BaselineError
+from pytest_finetune.runs.result import RunResult, library_versions, version_changes
+
+COMPARE, RECORD_MISSING, UPDATE = "compare", "record-missing", "update"
+
+
+@dataclass
+class CheckOutcome:
+    """What happened to one stored value.
+
+    ``status``: ``passed``, ``failed`` (``message`` says why), ``missing`` (nothing stored and
+    not asked to record), or ``written`` (recorded or updated; ``written`` says what).
+    """
+
+    status: str
+    message: str = ""
+    comparison: Comparison | None = None
+    compared_with: Path | None = None
+    record: dict[str, Any] | None = None
+    written: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    detail: str | None = None  # fingerprints: the first difference, as text
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("passed", "written")
+
+
+def perform_check(mode: str, load: Callable[[], Any], judge: Callable[[Any], CheckOutcome],
+                  write: Callable[[], dict[str, Any] | None]) -> CheckOutcome:
+    """Update, record a missing value, or judge the stored one; the policy lives only here.
+
+    ``load`` returns the stored record or None when there is none (and raises BaselineError
+    when it exists but cannot be trusted: a broken file is never silently replaced).
+    """
+    if mode == UPDATE:
+        return CheckOutcome("written", written=write())
+    stored = load()
+    if stored is None:
+        if mode == RECORD_MISSING:
+            return CheckOutcome("written", written=write())
+        return CheckOutcome("missing")
+    return judge(stored)
+
+
+def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
+              more_seeds: Callable[[Sequence[int]], list[RunResult]] | None = None, seeds: int = 1,
+              writer_id: str | None = None) -> CheckOutcome:
+    """Judge a run against its scenario's baseline in ``folder`` (or write that baseline).
+
+    In update mode ``seeds`` runs make the record: ``result`` and ``more_seeds`` of the
+    following seeds. On a failure the new result is written beside the baseline as
+    ``*.obtained.json`` (accepting it is a file move a reviewer can see); a pass removes a
+    stale one. ``writer_id`` marks records so that xdist workers of one session write once.
+    """
+    scenario = scenario_of(result.config, result.device)
+    name = scenario_name(scenario)
+    path = baseline_path(folder, scenario)
+    found: dict[str, Any] = {}
+
+    def load() -> dict[str, Any] | None:
+        where, note = find_baseline(folder, scenario)
+        if where is None:
+            return None
+        found.update(path=where, note=note)
+        return read_baseline(where, scenario if note is None else None)
+
+    def judge(record: dict[str, Any]) -> CheckOutcome:
+        comparison = compare(result, record, name, k=k)
+        if found["note"]:
+            comparison.notes.append(found["note"])
+        where = found["path"]
+        obtained = obtained_path(where)
+        if comparison.passed:
+            with contextlib.suppress(FileNotFoundError):
+                obtained.unlink()
+            return CheckOutcome("passed", comparison=comparison, compared_with=where, record=record,
+                                notes=comparison.notes)
+        write_baseline(obtained, build_baseline([result], scenario, k))
+        message = (comparison.message(str(where)) +
+                   f"\n  the new result is in {obtained}; to accept it: mv {obtained} {where}")
+        return CheckOutcome("failed", message=message, comparison=comparison, compared_with=where,
+                            record=record, notes=comparison.notes)
+
+    def write() -> dict[str, Any] | None:
+        seed_list = [result.config.seed + i for i in range(seeds)]
+        runs = [result] + (more_seeds(seed_list[1:]) if more_seeds and seeds > 1 else [])
+        record = build_baseline(runs, scenario, k)
+        record["updated_by_run"] = writer_id
+        with file_lock(folder):
+            old = None
+            if path.is_file():
+                with contextlib.suppress(BaselineError):
+                    old = read_baseline(path)
+            if writer_id and old is not None and old.get("updated_by_run") == writer_id:
+                return None  # another xdist worker of this same session wrote it already
+            write_baseline(path, record)
+        with contextlib.suppress(FileNotFoundError):
+            obtained_path(path).unlink()
+        change = {m: [old["metrics"][m]["mean"] if old else None, record["metrics"][m]["mean"]]
+                  for m in record["metrics"]}
+        return {"scenario": name, "file": path.name, "change": change, "seeds": record["seeds"]}
+
+    outcome = perform_check(mode, load, judge, write)
+    if outcome.status == "missing":
+        outcome.message = f"no baseline for scenario {name} (expected {path})"
+    return outcome
+
+
+def fingerprint_path(folder: Path, model: str) -> Path:
+    """All drift fingerprints of one model share a file, updated key by key."""
+    return Path(folder) / f"mrpc-{model}-fingerprints.json"
+
+
+def check_fingerprint(folder: Path, model: str, name: str, current: Any, mode: str = COMPARE,
+                      explain: Callable[[Any, Any], str] | None = None, atol: float = 0.0) -> CheckOutcome:
+    """Compare ``current`` with the stored fingerprint ``name`` of ``model`` (or write it)."""
+    path = fingerprint_path(folder, model)
+
+    def load() -> dict[str, Any] | None:
+        stored = read_json_object(path) if path.is_file() else {}
+        return stored if name in stored else None
+
+    def judge(stored: dict[str, Any]) -> CheckOutcome:
+        if _same(stored[name], current, atol):
+            return CheckOutcome("passed", compared_with=path)
+        detail = explain(stored[name], current) if explain else f"stored {stored[name]!r}, now {current!r}"
+        changed = version_changes(stored.get("versions", {}), library_versions())
+        versions = ", ".join(f"{k} {o} -> {n}" for k, (o, n) in changed.items()) or "none"
+        return CheckOutcome("failed", compared_with=path, detail=detail, message=(
+            f"{name} drifted from {path.name}: {detail}\n  library versions that differ: {versions}"))
+
+    def write() -> dict[str, Any]:
+        with file_lock(path.parent):
+            fresh = read_json_object(path) if path.is_file() else {"format_version": FORMAT_VERSION}
+            fresh[name] = current
+            fresh["versions"] = library_versions()
+            write_json(path, fresh)
+        return {"file": path.name, "fingerprint": name}
+
+    outcome = perform_check(mode, load, judge, write)
+    if outcome.status == "missing":
+        outcome.message = f"no stored fingerprint {name!r} in {path}"
+    return outcome
+
+
+def _same(old: Any, new: Any, atol: float) -> bool:
+    if isinstance(old, float) or isinstance(new, float):
+        return isinstance(old, (int, float)) and isinstance(new, (int, float)) and abs(old - new) <= atol
+    if isinstance(old, list) and isinstance(new, list):
+        return len(old) == len(new) and all(_same(a, b, atol) for a, b in zip(old, new))
+    if isinstance(old, dict) and isinstance(new, dict):
+        return old.keys() == new.keys() and all(_same(old[k], new[k], atol) for k in old)
+    return old == new
+
+
+def mode_of(update: bool, record_missing: bool) -> str:
+    """The check mode from the two user switches (update wins)."""
+    return UPDATE if update else RECORD_MISSING if record_missing else COMPARE
