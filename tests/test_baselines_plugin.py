@@ -25,7 +25,7 @@ def _needs_data():
     Module-scoped so that it runs before the xdist update, which would otherwise start three
     interpreters only to find no data.
     """
-    require_data(os.environ.get("PYTEST_FINETUNE_MRPC_DIR", "hub"))
+    require_data(os.environ.get("PYTEST_FINETUNE_MRPC_DIR", "hub"), ci_strict=True)  # this repo's policy
 
 
 # Two epochs of 16 pairs on the 2-layer random BERT: what is under test is the baseline

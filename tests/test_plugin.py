@@ -92,14 +92,69 @@ def test_data_tests_skip_without_data_naming_the_option(pytester, monkeypatch):
     result.stdout.fnmatch_lines(["*--finetune-data*PYTEST_FINETUNE_MRPC_DIR*"])
 
 
-def test_data_tests_fail_in_ci_without_data(pytester, monkeypatch):
+@pytest.mark.slow
+def test_data_tests_fail_in_ci_without_data_when_the_project_opted_in(pytester, monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("PYTEST_FINETUNE_MRPC_DIR", raising=False)
+    pytester.makeini("[pytest]\nfinetune_ci_require_data = true\n")
+    pytester.makepyfile(DATA_TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)  # failed in fixture setup: an error, never a skip
+    result.stdout.fnmatch_lines(["*CI=true and finetune_ci_require_data: data tests may not skip*"])
+
+
+@pytest.mark.slow
+def test_ci_true_alone_does_not_fail_a_project_that_did_not_opt_in(pytester, monkeypatch):
+    """GitHub Actions sets CI=true for every job: a project that merely has the plugin
+    installed must not go red because MRPC is absent."""
     monkeypatch.setenv("CI", "true")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("PYTEST_FINETUNE_MRPC_DIR", raising=False)
     pytester.makepyfile(DATA_TEST)
     result = pytester.runpytest()
-    result.assert_outcomes(errors=1)  # failed in fixture setup: an error, never a skip
-    result.stdout.fnmatch_lines(["*CI=true: data tests may not skip*"])
+    result.assert_outcomes(skipped=1)
+    assert result.ret == 0
+
+
+USER_HYPOTHESIS_PROFILE = """
+from hypothesis import given, settings, strategies as st
+
+settings.register_profile("ci", max_examples=500)
+settings.load_profile("ci")
+
+seen = []
+
+@given(st.integers())
+def test_property(x):
+    seen.append(x)
+
+def test_users_profile_is_in_force():
+    assert settings().max_examples == 500
+    assert len(seen) > 25  # not the finetune-ci profile's 25 examples
+"""
+
+
+# Subprocesses: loading a Hypothesis profile is process-global, and an in-process inner
+# session would change the settings of this session's own property tests.
+@pytest.mark.slow
+def test_users_own_hypothesis_ci_profile_is_kept(pytester):
+    pytester.makepyfile(USER_HYPOTHESIS_PROFILE)
+    pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=2)
+
+
+@pytest.mark.slow
+def test_hypothesis_profile_is_loaded_only_when_asked(pytester):
+    pytester.makepyfile("""
+        from hypothesis import settings
+
+        def test_profile():
+            assert settings().max_examples == 25 and settings().derandomize
+    """)
+    pytester.runpytest_subprocess("--finetune-hypothesis-profile", "finetune-ci").assert_outcomes(passed=1)
+    bogus = pytester.runpytest_subprocess("--finetune-hypothesis-profile", "bogus")
+    assert bogus.ret == pytest.ExitCode.USAGE_ERROR
+    bogus.stderr.fnmatch_lines(["*--finetune-hypothesis-profile*'bogus' is not one of finetune-ci, finetune-dev*"])
 
 
 def test_fixtures_are_documented(pytester):
@@ -109,6 +164,7 @@ def test_fixtures_are_documented(pytester):
         result.stdout.fnmatch_lines([f"{name} *", ])
 
 
+@pytest.mark.slow
 def test_deprecated_finetune_config_fixture_still_works_and_warns(pytester):
     pytester.makepyfile("""
         def test_old_name(finetune_config, finetune_settings):

@@ -9,7 +9,7 @@ pytest_plugins = ["pytester"]
 
 def fast_config(finetune_settings, runner, **overrides):
     require = __import__("pytest_finetune.plugin.availability", fromlist=["require_data"]).require_data
-    return profile_config("tiny", runner=runner, model="tiny-random-bert", data=require(finetune_settings.data),
+    return profile_config("tiny", runner=runner, model="tiny-random-bert", data=require(finetune_settings.data, finetune_settings.ci_require_data),
                           device="cpu", train_limit=32, epochs=2, **overrides)
 
 

@@ -107,6 +107,9 @@ OPTIONS: tuple[Option, ...] = (
            env="PYTEST_FINETUNE_REPORT"),
     Option("cache_dir", "Where raw and tokenized MRPC are cached between sessions.",
            env="PYTEST_FINETUNE_CACHE"),
+    Option("ci_require_data", "Under CI=true, fail tests that need MRPC when it cannot be had, "
+           "instead of skipping them (opt-in: a CI whose data path broke then goes red).",
+           default=False, flag=True),
 )
 OPTIONS_BY_DEST = {option.dest: option for option in OPTIONS}
 

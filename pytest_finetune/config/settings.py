@@ -20,6 +20,7 @@ class FinetuneSettings:
     tolerance_k: float
     report: str | None
     cache_dir: str | None
+    ci_require_data: bool
 
     @classmethod
     def from_sources(cls, cli: Mapping[str, Any], ini: Mapping[str, Any], root: Path,

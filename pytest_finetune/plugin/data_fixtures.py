@@ -38,7 +38,7 @@ def finetune_config(finetune_settings: FinetuneSettings) -> FinetuneSettings:
 @pytest.fixture(scope="session")
 def mrpc_raw(finetune_settings: FinetuneSettings) -> DatasetDict:
     """MRPC with the Hub's columns (sentence1, sentence2, label, idx); skips without data."""
-    source = require_data(finetune_settings.data)
+    source = require_data(finetune_settings.data, finetune_settings.ci_require_data)
     from pytest_finetune.mrpc.data import load_mrpc
 
     try:

@@ -14,7 +14,7 @@ from pytest_finetune.config.options import OPTIONS
 from pytest_finetune.config.settings import FinetuneSettings
 from pytest_finetune.report.session import SessionReport
 from pytest_finetune.plugin.stash import SESSION_LOG, SETTINGS, settings_of
-from pytest_finetune.checks.hypothesis_profiles import register_hypothesis_profiles
+from pytest_finetune.checks.hypothesis_profiles import use_profile
 
 MARKERS = {
     "gpu": "needs a CUDA GPU; skipped with a reason on machines without one (run: pytest -m gpu)",
@@ -34,9 +34,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(option.cli, action="store", default=None, dest=f"finetune_{option.dest}",
                             metavar=option.dest.upper(), help=f"{option.help}{env} (default: {option.default})")
             parser.addini(option.ini, help=option.help, default=None)
-    group.addoption("--finetune-hypothesis-profile", action="store", default=None,
-                    help="Hypothesis settings profile: ci (default, derandomized) or dev "
-                         "[env HYPOTHESIS_PROFILE]")
+    group.addoption("--finetune-hypothesis-profile", action="store", default=None, metavar="NAME",
+                    help="load one of pytest-finetune's Hypothesis profiles: finetune-ci "
+                         "(derandomized, 25 examples) or finetune-dev (200 examples); default: "
+                         "none (your own Hypothesis settings stay as they are)")
+    parser.addini("finetune_hypothesis_profile", help="Hypothesis profile to load "
+                  "(finetune-ci or finetune-dev); default: none", default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,7 +52,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SETTINGS] = FinetuneSettings.from_sources(cli, ini, root)
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-finetune: {exc}") from None
-    register_hypothesis_profiles(config.getoption("finetune_hypothesis_profile"))
+    profile = config.getoption("finetune_hypothesis_profile") or config.getini("finetune_hypothesis_profile")
+    if profile:  # only when asked: users' own Hypothesis profiles are theirs
+        try:
+            use_profile(profile)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"pytest-finetune: {exc}") from None
     config.stash[SESSION_LOG] = SessionReport()
     config.pluginmanager.register(config.stash[SESSION_LOG], "finetune-session-report")
 

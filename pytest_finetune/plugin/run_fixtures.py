@@ -33,7 +33,7 @@ def get_run(config: pytest.Config, settings: FinetuneSettings, run_config: RunCo
     cache = run_cache_of(config)
     key = run_config.key()
     if key not in cache:
-        require_data(run_config.data)
+        require_data(run_config.data, settings.ci_require_data)
         try:
             cache[key] = execute_run(run_config, cache_dir=settings.cache_dir)
         except FinetuneError as exc:
