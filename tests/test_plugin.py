@@ -16,6 +16,17 @@ def test_help_lists_options(pytester):
         result.stdout.fnmatch_lines([f"*{flag}*"])
 
 
+def test_report_header_names_versions_device_data_and_baselines(pytester):
+    from importlib.metadata import version
+
+    result = pytester.runpytest("--finetune-data", "/somewhere/mrpc", "--finetune-device", "cpu")
+    result.stdout.fnmatch_lines([
+        f"pytest-finetune *: torch {version('torch')}, transformers {version('transformers')}, "
+        f"tokenizers *, datasets {version('datasets')}, accelerate *, evaluate *",
+        "pytest-finetune: device cpu, model embedded all-MiniLM-L6-v2, data /somewhere/mrpc, baselines *baselines",
+    ])
+
+
 def test_markers_are_registered(pytester):
     result = pytester.runpytest("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.gpu:*", "@pytest.mark.full:*"])

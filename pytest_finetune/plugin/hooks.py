@@ -5,10 +5,12 @@ Only hooks live here; fixtures come from one module per family, and the package'
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
+from pytest_finetune import __version__
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.config.options import OPTIONS
 from pytest_finetune.config.settings import FinetuneSettings
@@ -60,6 +62,24 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"pytest-finetune: {exc}") from None
     config.stash[SESSION_LOG] = SessionReport()
     config.pluginmanager.register(config.stash[SESSION_LOG], "finetune-session-report")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The versions that matter after an upgrade, first thing in the log (read from package
+    metadata: nothing is imported), and where data, model and baselines come from."""
+    from pytest_finetune.runs.result import library_versions
+
+    settings = settings_of(config)
+    versions = library_versions()
+    stack = ", ".join(f"{name} {versions[name]}" for name in
+                      ("torch", "transformers", "tokenizers", "datasets", "accelerate", "evaluate"))
+    device = settings.device
+    if device == "auto" and "torch" in sys.modules:  # only if someone imported it already
+        device = f"auto ({'cuda' if sys.modules['torch'].cuda.is_available() else 'cpu'})"
+    model = settings.model or "embedded all-MiniLM-L6-v2"
+    return [f"pytest-finetune {__version__}: {stack}",
+            f"pytest-finetune: device {device}, model {model}, data {settings.data}, "
+            f"baselines {settings.baselines}"]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
