@@ -13,10 +13,20 @@ but pytester's in-process sessions remove every module first imported inside the
 they end; torch imported inside one such session and again inside the next crashes the
 interpreter (a C extension cannot be initialised twice). Anyone testing a plugin that trains
 with ``pytester.runpytest()`` needs the same line in their conftest.
+
+The ``slow`` marker is this repo's policy, not the plugin's: tests that start an inner
+pytest session (``pytester``) or another process (``subprocess``: the CLI, xdist workers)
+cost seconds each and stay out of the fast tier that runs on every pull request
+(``-m "not full and not gpu and not slow"``, under 60 s on 2 cores). The full run
+(``python -m pytest``) includes them. A test that starts one without the marker fails
+collection with one line naming it, so the fast tier cannot slow down unnoticed.
 """
 from __future__ import annotations
 
+import inspect
 import os
+import re
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +38,50 @@ if os.environ.get(_DATA_ENV) and not os.path.isabs(os.environ[_DATA_ENV]):
     os.environ[_DATA_ENV] = os.path.abspath(os.environ[_DATA_ENV])
 
 _bad_skips: list[str] = []
+_ROOT = Path(__file__).resolve().parent
+# Source text that starts another process (pytester's runpytest_subprocess uses pytester).
+_PROCESS_WORDS = re.compile(r"\b(subprocess|multiprocessing|os\.system|os\.spawn\w*)\b")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: starts an inner pytest session or a subprocess; left out of the fast "
+                   "tier (-m \"not full and not gpu and not slow\"), run by the full command")
+
+
+def _starts_processes(item: pytest.Item) -> str | None:
+    """Why ``item`` belongs in the slow tier (``pytester`` or process-starting code), or None.
+
+    Reads the source of the test function and of every fixture it uses that lives in this
+    repository, so a fixture that runs ``subprocess`` makes each test using it slow too.
+    """
+    names = getattr(item, "fixturenames", ())
+    if "pytester" in names or "testdir" in names:
+        return "uses pytester"
+    functions = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.values() if info else ()):
+        functions += [d.func for d in defs]
+    for func in functions:
+        try:
+            path = Path(inspect.getsourcefile(func) or "").resolve()
+            if _ROOT not in path.parents or ".venv" in path.parts:
+                continue
+            found = _PROCESS_WORDS.search(inspect.getsource(func))
+        except (OSError, TypeError):
+            continue
+        if found:
+            return f"{func.__name__} uses {found.group(0)}"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: the check covers every collected test
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [f"{item.nodeid}: not marked slow but {why} (add @pytest.mark.slow)"
+                for item in items if item.get_closest_marker("slow") is None
+                and (why := _starts_processes(item))]
+    if unmarked:
+        raise pytest.UsageError("\n".join(unmarked))
 
 
 def pytest_configure(config: pytest.Config) -> None:

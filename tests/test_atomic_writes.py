@@ -42,6 +42,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_killing_a_writer_midway_never_leaves_a_partial_file(tmp_path):
     target = tmp_path / "b.json"
     import pytest_finetune._io as fileio

@@ -14,6 +14,7 @@ import sys
 import pytest
 
 pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.slow  # inner pytest sessions and an xdist subprocess
 
 from pytest_finetune.plugin.availability import require_data
 

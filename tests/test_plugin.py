@@ -2,6 +2,7 @@
 import pytest
 
 pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.slow  # every test starts an inner pytest session or a subprocess
 
 PRINT_SETTINGS = """
 def test_show(finetune_settings):

@@ -64,6 +64,7 @@ def pytest_configure(config):
 """
 
 
+@pytest.mark.slow
 def test_failed_run_is_not_cached_as_success_nor_retrained(pytester, monkeypatch):
     monkeypatch.setenv("CI", "")
     pytester.makeconftest(FAILING_RUN)
@@ -108,6 +109,7 @@ def test_split_sizes(mrpc_raw):
 """
 
 
+@pytest.mark.slow
 def test_random_test_order_gives_the_same_runs(pytester, monkeypatch):
     """pytest-randomly reorders tests and reseeds ``random`` before each: results must not move."""
     pytest.importorskip("pytest_randomly")
