@@ -81,7 +81,7 @@ def build_baseline(results: Sequence[RunResult], scenario: dict[str, str], k: fl
             "source": ("single seed: no measured spread, the floors alone set the band"
                        if single else f"{len(results)} seeds: band = mean +/- max(k*std, floor)"),
         },
-        "config": {key: value for key, value in first.config.to_dict().items() if key != "seed"},
+        "config": {key: value for key, value in first.to_dict()["config"].items() if key != "seed"},
         "versions": first.versions,
         "hardware": first.hardware,
         "wall_time_s": statistics.fmean(r.wall_time_s for r in results),

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from pytest_finetune.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
+HUB_SOURCE = "hub"  # the --finetune-data value that means glue/mrpc from the Hub
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -56,6 +58,29 @@ def _text(name: str, value: Any) -> str:
     return str(value)
 
 
+def _data_source(name: str, value: Any) -> str:
+    """``hub`` or an existing folder: a path the user named that is not there is their error.
+
+    Checked when the session starts (pytest usage error, CLI exit 2) instead of skipping
+    every data test later, which would turn a typo into a green run. The value is kept as
+    given: a relative path resolves from the working directory, as when it is loaded.
+    """
+    text = str(value)
+    problem = None if text == HUB_SOURCE else folder_problem(text)
+    if problem:
+        raise ConfigError(f"{name}: MRPC folder {text} {problem}; expected '{HUB_SOURCE}' or a folder "
+                          "with train.tsv and dev.tsv (GLUE TSV) or the Hub's parquet files")
+    return text
+
+
+def folder_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not a usable folder ("does not exist", "is a file, not a folder"), or None."""
+    folder = Path(path).expanduser()
+    if folder.is_dir():
+        return None
+    return "is a file, not a folder" if folder.exists() else "does not exist"
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting: its command-line flag, environment variable, ini key and default."""
@@ -90,7 +115,7 @@ OPTIONS: tuple[Option, ...] = (
            env="PYTEST_FINETUNE_MODEL"),
     Option("data", "MRPC source: 'hub' (glue/mrpc from the Hub), a folder of GLUE TSV files "
            "(train.tsv, dev.tsv) or a folder of the Hub's parquet files.",
-           default="hub", env="PYTEST_FINETUNE_MRPC_DIR"),
+           default=HUB_SOURCE, env="PYTEST_FINETUNE_MRPC_DIR", parse=_data_source),
     Option("device", "Where runs train: auto, cpu or cuda.", default="auto",
            env="PYTEST_FINETUNE_DEVICE", parse=_choice(*DEVICES)),
     Option("baselines", "Folder of stored baselines.", default="baselines",

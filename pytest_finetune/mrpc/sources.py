@@ -14,12 +14,13 @@ import os
 import socket
 from pathlib import Path
 
-from pytest_finetune.config.options import truthy
 from urllib.parse import urlparse
 
+from pytest_finetune.config.options import HUB_SOURCE, truthy
 
 # Here rather than in data.py so the plugin can name them without importing datasets.
-HUB_SOURCE = "hub"
+# HUB_SOURCE ("hub") lives with the options that accept it.
+HUB_ID = ("nyu-mll/glue", "mrpc")
 DATA_HINT = (
     "pass --finetune-data /path/to/mrpc (a folder with train.tsv and dev.tsv, or the Hub's "
     "parquet files) or set PYTEST_FINETUNE_MRPC_DIR"

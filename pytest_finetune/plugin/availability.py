@@ -1,14 +1,16 @@
 """Skip or fail when the MRPC data cannot be had, depending on where we run.
 
-On a developer's machine without the data, data tests skip with the option to set. A
-project that opts in (ini ``finetune_ci_require_data``) fails instead under ``CI=true``: a
-wrong path must never turn its CI green. Opt-in, because CI=true is set for every GitHub
-Actions job, including those of projects that merely have the plugin installed.
+Only one situation skips: nothing configured (the ``hub`` default) and the Hub unreachable,
+on a developer's machine; data tests then skip with the option to set. A project that opts
+in (ini ``finetune_ci_require_data``) fails instead under ``CI=true``: a wrong setup must
+never turn its CI green. Opt-in, because CI=true is set for every GitHub Actions job,
+including those of projects that merely have the plugin installed. A folder the user named
+is never a reason to skip: a missing one is a usage error when the session starts (see
+``config.options``), and a broken one fails the tests that load it.
 """
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -16,19 +18,14 @@ from pytest_finetune.config.options import truthy
 from pytest_finetune.mrpc.sources import DATA_HINT, HUB_SOURCE, hub_reachable
 
 
-
 def in_ci() -> bool:
     return truthy(os.environ.get("CI", ""))
 
 
 def data_unavailable_reason(source: str) -> str | None:
-    """Why MRPC cannot be loaded from ``source``, or None when it looks loadable."""
-    if source == HUB_SOURCE:
-        if hub_reachable():
-            return None
+    """Why MRPC from ``source`` may be skipped (only: the Hub default, offline), else None."""
+    if source == HUB_SOURCE and not hub_reachable():
         return f"MRPC data not configured and the Hub is unreachable; {DATA_HINT}"
-    if not Path(source).expanduser().is_dir():
-        return f"MRPC folder {source} does not exist; {DATA_HINT}"
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from pytest_finetune.mrpc.data_files import describe_source
 from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.runs.loop import train_loop
 from pytest_finetune.runs.result import RunResult
@@ -15,6 +16,7 @@ RUNNER_FUNCTIONS = {"trainer": train_trainer, "loop": train_loop}
 
 def execute_run(config: RunConfig, cache_dir: str | None = None, progress: bool = True) -> RunResult:
     started = time.perf_counter()
+    data_source = describe_source(config.data)  # before loading: what is described is what trains
     prepared = prepare(config, cache_dir)
     before = snapshot(prepared.model)
     train_started = time.perf_counter()
@@ -36,4 +38,5 @@ def execute_run(config: RunConfig, cache_dir: str | None = None, progress: bool 
         wall_time_s=time.perf_counter() - started,
         train_time_s=train_time,
         examples_per_s=len(prepared.train) * config.epochs / train_time,
+        data_source=data_source,
     )

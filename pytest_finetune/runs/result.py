@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_finetune._io import dumps_json, write_json
+from pytest_finetune.mrpc.data_files import describe_source
 from pytest_finetune.runs.config import RunConfig
 
 VERSIONED_PACKAGES = ("torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers")
@@ -74,16 +75,22 @@ class RunResult:
     examples_per_s: float
     versions: dict[str, str] = field(default_factory=library_versions)
     hardware: dict[str, Any] = field(default_factory=hardware)
+    # What the data was (``mrpc.data_files.describe_source``: kind + content hash), not
+    # where it lay: the stored record replaces ``config.data`` (a path) with it.
+    data_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as stored (results, reports, baselines): no local path in it."""
         data = asdict(self)
         data["config"] = self.config.to_dict()
+        data["config"]["data"] = data.pop("data_source") or describe_source(self.config.data)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunResult":
         data = dict(data)
         data["config"] = RunConfig.from_dict(data["config"])
+        data["data_source"] = data["config"].data
         return cls(**data)
 
     def to_json(self) -> str:
