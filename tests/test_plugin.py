@@ -61,9 +61,10 @@ def test_precedence_cli_env_ini_default(pytester, monkeypatch, cli, env, ini, ex
 
 
 def test_data_env_variable_is_read(pytester, monkeypatch):
-    monkeypatch.setenv("PYTEST_FINETUNE_MRPC_DIR", "/some/where")
+    folder = pytester.mkdir("some-where")
+    monkeypatch.setenv("PYTEST_FINETUNE_MRPC_DIR", str(folder))
     pytester.makepyfile(PRINT_SETTINGS)
-    pytester.runpytest("-s").stdout.fnmatch_lines(["*DATA=/some/where*"])
+    pytester.runpytest("-s").stdout.fnmatch_lines([f"*DATA={folder}*"])
 
 
 def test_bad_option_value_is_a_usage_error(pytester):
