@@ -20,11 +20,12 @@ def test_help_lists_options(pytester):
 def test_report_header_names_versions_device_data_and_baselines(pytester):
     from importlib.metadata import version
 
-    result = pytester.runpytest("--finetune-data", "/somewhere/mrpc", "--finetune-device", "cpu")
+    data = pytester.mkdir("mrpc")  # a named data folder must exist (else: usage error)
+    result = pytester.runpytest("--finetune-data", str(data), "--finetune-device", "cpu")
     result.stdout.fnmatch_lines([
         f"pytest-finetune *: torch {version('torch')}, transformers {version('transformers')}, "
         f"tokenizers *, datasets {version('datasets')}, accelerate *, evaluate *",
-        "pytest-finetune: device cpu, model embedded all-MiniLM-L6-v2, data /somewhere/mrpc, baselines *baselines",
+        f"pytest-finetune: device cpu, model embedded all-MiniLM-L6-v2, data {data}, baselines *baselines",
     ])
 
 
