@@ -69,7 +69,8 @@ def tokenizer_without_pad(tmp_path):
     from transformers import PreTrainedTokenizerFast
 
     folder = model_folder(tmp_path)
-    backend = Tokenizer(models.WordLevel({"hello": 0, "<unk>": 1}, unk_token="<unk>"))
+    vocab = {"<unk>": 0, **{f"word{i}": i for i in range(1, 100)}}  # as many as the model's rows
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>").save_pretrained(folder)
     return folder

@@ -24,10 +24,16 @@ def _digest(values: Sequence[Any]) -> str:
     return hashlib.sha256(repr(list(values)).encode()).hexdigest()[:16]
 
 
+TOKENIZED_KEYS = ("input_ids", "token_type_ids", "attention_mask")
+
+
 def tokenized_fingerprint(dataset) -> dict[str, Any]:
-    """One short hash per example plus one for the whole split."""
-    per_example = [_digest((row["input_ids"], row["token_type_ids"], row["attention_mask"]))
-                   for row in dataset]
+    """One short hash per example plus one for the whole split.
+
+    Hashes the model inputs the tokenizer produced: DistilBERT's and RoBERTa's have no
+    ``token_type_ids``, BERT's hashes are the same as before such models were allowed.
+    """
+    per_example = [_digest(tuple(row[key] for key in TOKENIZED_KEYS if key in row)) for row in dataset]
     return {"examples": len(per_example), "sha256": _digest(per_example), "per_example": per_example}
 
 

@@ -180,18 +180,27 @@ def check_mask_lengths(batch: Batch, features: Features) -> None:
                   f"(batch labels {_short(got)}, feature labels {_short(labels)})")
 
 
-def _sequences(data: Batch | Features) -> list[tuple[list[int], list[int]]]:
-    """``(input_ids, token_type_ids)`` of each row, without its pads (by attention_mask)."""
+def _has_segment_ids(data: Batch | Features) -> bool:
     if isinstance(data, Mapping):
-        ids, types = _rows(data["input_ids"]), _rows(data["token_type_ids"])
+        return "token_type_ids" in data
+    return all("token_type_ids" in feature for feature in data)
+
+
+def _sequences(data: Batch | Features) -> list[tuple[list[int], list[int] | None]]:
+    """``(input_ids, token_type_ids or None)`` of each row, without its pads (by attention_mask)."""
+    with_types = _has_segment_ids(data)
+    if isinstance(data, Mapping):
+        ids = _rows(data["input_ids"])
+        types = _rows(data["token_type_ids"]) if with_types else [None] * len(ids)
         masks = _rows(data["attention_mask"]) if "attention_mask" in data else None
     else:
         ids = [list(feature["input_ids"]) for feature in data]
-        types = [list(feature["token_type_ids"]) for feature in data]
+        types = [list(feature["token_type_ids"]) if with_types else None for feature in data]
         masks = [list(feature.get("attention_mask", [1] * len(row))) for feature, row in zip(data, ids)]
     if masks is None:
         return list(zip(ids, types))
-    return [([v for v, m in zip(row, mask) if m], [t for t, m in zip(kinds, mask) if m])
+    return [([v for v, m in zip(row, mask) if m],
+             None if kinds is None else [t for t, m in zip(kinds, mask) if m])
             for row, kinds, mask in zip(ids, types, masks)]
 
 
@@ -202,18 +211,44 @@ def check_segments(data: Batch | Features, tokenizer: PreTrainedTokenizerBase) -
     by one, or a segment id on the pads, trains a different model from the same text. Works
     on tokenized features (a list of dicts) and on a collated batch (pads are skipped by the
     attention mask). Assumes the sentences contain no literal special tokens ("[SEP]").
+
+    Models without segment ids (DistilBERT, RoBERTa: ``token_type_ids`` is not among the
+    tokenizer's ``model_input_names``) tell the sentences apart by the separator alone, so
+    for them each example must contain it; data without token_type_ids from a tokenizer that
+    makes them fails (they were dropped on the way to the model).
     """
     sep = tokenizer.sep_token_id
+    with_types = _has_segment_ids(data)
+    if not with_types and "token_type_ids" in tokenizer.model_input_names:
+        _fail(f"{type(tokenizer).__name__} produces token_type_ids (model_input_names "
+              f"{list(tokenizer.model_input_names)}) but the data has none: they were dropped "
+              "between tokenizing and collating")
     for index, (ids, types) in enumerate(_sequences(data)):
         if sep not in ids:
             _fail(f"example {index} has no separator token {tokenizer.sep_token!r} ({sep}): "
                   f"{_short(ids)}")
+        if types is None:
+            continue
         boundary = ids.index(sep)
         wrong = [(j, t) for j, t in enumerate(types) if t != (0 if j <= boundary else 1)]
         if wrong:
             _fail(f"example {index}: token_type_ids should be 0 at positions 0..{boundary} (through "
                   f"the first {tokenizer.sep_token}) and 1 after it, but (position, type) "
                   f"{_short(wrong, 8)}; token_type_ids {_short(types, 24)}")
+
+
+def _segment_of_each_token(encoded: Any) -> list[int | None]:
+    """Which sentence (0, 1) each token of the first encoded pair came from.
+
+    ``token_type_ids`` where the tokenizer makes them; otherwise (RoBERTa, DistilBERT) the
+    fast tokenizer's own ``sequence_ids``, None on special tokens.
+    """
+    if "token_type_ids" in encoded:
+        return list(encoded["token_type_ids"][0])
+    if getattr(encoded, "encodings", None):
+        return list(encoded.sequence_ids(0))
+    _fail("the tokenizer gives neither token_type_ids nor sequence_ids (a fast tokenizer's), so "
+          "the two sentences of a pair cannot be told apart")
 
 
 def check_truncation_keeps_both(tokenizer: PreTrainedTokenizerBase, pair: tuple[str, str],
@@ -230,7 +265,7 @@ def check_truncation_keeps_both(tokenizer: PreTrainedTokenizerBase, pair: tuple[
     first, second = pair
     alone = [list(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in pair]
     encoded = tokenizer([first], [second], truncation=True, max_length=max_length)
-    ids, types = list(encoded["input_ids"][0]), list(encoded["token_type_ids"][0])
+    ids, types = list(encoded["input_ids"][0]), _segment_of_each_token(encoded)
     shown = tuple(text if len(text) <= 60 else text[:57] + "..." for text in pair)
     if len(ids) > max_length:
         _fail(f"truncating {shown!r} to max_length={max_length} gave {len(ids)} tokens")

@@ -16,7 +16,7 @@ from pytest_finetune.config.options import OPTIONS_BY_DEST
 from pytest_finetune.runs.config import PROFILES, RUNNERS
 from pytest_finetune.report.tables import format_table
 
-CLI_OPTIONS = ("model", "data", "device", "baselines", "tolerance_k", "cache_dir")
+CLI_OPTIONS = ("model", "data", "device", "baselines", "tolerance_k", "cache_dir", "trust_remote_code")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,8 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     for dest in CLI_OPTIONS:
         option = OPTIONS_BY_DEST[dest]
         env = f" [env {option.env}]" if option.env else ""
+        kind = {"action": "store_true"} if option.flag else {}
         run.add_argument(f"--{dest.replace('_', '-')}", option.cli, dest=dest, default=None,
-                         help=f"{option.help}{env}")
+                         help=f"{option.help}{env}", **kind)
     diff = commands.add_parser("diff", help="compare two reports (--finetune-report or run JSON)")
     diff.add_argument("old")
     diff.add_argument("new")

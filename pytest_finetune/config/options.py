@@ -135,6 +135,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("ci_require_data", "Under CI=true, fail tests that need MRPC when it cannot be had, "
            "instead of skipping them (opt-in: a CI whose data path broke then goes red).",
            default=False, flag=True),
+    Option("trust_remote_code", "Allow a model folder or Hub repo that ships its own Python code "
+           "(auto_map in config.json) to run it. Off: such a model is refused, never prompted for.",
+           default=False, env="PYTEST_FINETUNE_TRUST_REMOTE_CODE", flag=True),
 )
 OPTIONS_BY_DEST = {option.dest: option for option in OPTIONS}
 

@@ -21,6 +21,7 @@ class FinetuneSettings:
     report: str | None
     cache_dir: str | None
     ci_require_data: bool
+    trust_remote_code: bool
 
     @classmethod
     def from_sources(cls, cli: Mapping[str, Any], ini: Mapping[str, Any], root: Path,

@@ -1,14 +1,17 @@
-"""Where the model and tokenizer come from, checked before transformers sees them.
+"""Where the model and tokenizer come from, checked before and after transformers loads them.
 
 transformers reports a missing weight file or an unreachable Hub through several layers
-of tracebacks; these checks turn each case into one line that names the folder or id and
-the option that changes it.
+of tracebacks, and accepts some broken folders without a word: a folder without tokenizer
+files loads a tokenizer of special tokens only (every word becomes [UNK], training still
+"works"), and ``ignore_mismatched_sizes`` re-initialises any tensor whose shape disagrees
+with the config. These checks turn each case into one line that names the folder or id,
+what was expected, and the option that changes it.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 from transformers import (
@@ -21,15 +24,39 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from pytest_finetune.config.options import OPTIONS_BY_DEST
 from pytest_finetune.errors import ModelError
-from pytest_finetune.mrpc.sources import MODEL_HINT, TINY_RANDOM_BERT, default_model_path, hub_reachable
+from pytest_finetune.mrpc.sources import (MODEL_HINT, TINY_RANDOM_BERT, TOKENIZER_FILES, WEIGHT_FILES,
+                                          default_model_path, hub_reachable)
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
+# Keys of a sequence classifier's own head are named after these (outside the base model).
+HEAD_PREFIXES = ("classifier.", "score.", "pre_classifier.", "logits_proj.", "out_proj.")
+_SHOWN_KEYS = 4
+
+
+def library_message(exc: BaseException) -> str:
+    """The first non-empty line of a library's error, trimmed: a ModelError is one line.
+
+    transformers' messages run to several lines (a report, a hint, a URL); the first says
+    what went wrong, which is what a CI log line needs.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}"
 
 
 def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable {path.name} ({library_message(exc)})") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: expected a JSON object in {path.name}, found {type(data).__name__}")
+    return data
 
 
 def _check_folder(folder: Path) -> None:
@@ -37,10 +64,7 @@ def _check_folder(folder: Path) -> None:
     if not config.is_file():
         raise ModelError(f"model folder {folder}: no config.json; expected a Hugging Face "
                          "model folder (config.json, weights, tokenizer files)")
-    try:
-        json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{config}: unreadable config.json ({exc})") from None
+    _read_json(config)
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         raise ModelError(f"model folder {folder}: no weights; expected one of "
                          f"{', '.join(WEIGHT_FILES)}")
@@ -57,6 +81,8 @@ def resolve_model(name: str | Path | None) -> str:
     if folder.is_dir():
         _check_folder(folder)
         return str(folder)
+    if folder.exists():
+        raise ModelError(f"model folder {folder} is a file; {MODEL_HINT}")
     if _looks_like_path(name):
         raise ModelError(f"model folder {folder} does not exist; {MODEL_HINT}")
     if hub_reachable():
@@ -70,13 +96,73 @@ def resolve_model(name: str | Path | None) -> str:
                          f"the local cache; {MODEL_HINT}") from None
 
 
-def load_tokenizer(name: str | Path | None) -> PreTrainedTokenizerBase:
+def _refuse_remote_code(path: str, trust_remote_code: bool, config: Any = None) -> None:
+    """A model that ships its own Python code (``auto_map``) runs it only when trusted.
+
+    transformers asks on the terminal (and waits) when ``trust_remote_code`` is left unset,
+    and runs the code on "y"; a test session must never prompt, so the answer is always
+    given, and it is "no" unless the user passed the option.
+    """
+    if trust_remote_code:
+        return
+    where = []
+    folder = Path(path)
+    if folder.is_dir():
+        for name in ("config.json", "tokenizer_config.json"):
+            if (folder / name).is_file() and "auto_map" in _read_json(folder / name):
+                where.append(name)
+    elif config is not None and getattr(config, "auto_map", None):
+        where.append("config.json")
+    if where:
+        option = OPTIONS_BY_DEST["trust_remote_code"]
+        raise ModelError(f"model {path}: {' and '.join(where)} name custom code (auto_map) that "
+                         f"pytest-finetune does not run unless you allow it with {option.describe()}")
+
+
+def _load_config(path: str, trust_remote_code: bool, **kwargs: Any) -> Any:
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+    except Exception as exc:
+        raise ModelError(f"config of {path}: cannot load ({library_message(exc)})") from None
+    _refuse_remote_code(path, trust_remote_code, config)
+    return config
+
+
+def _check_vocabulary(path: str, tokenizer: PreTrainedTokenizerBase, trust_remote_code: bool) -> None:
+    """The tokenizer has real words, and no id beyond the model's embedding matrix."""
+    size = len(tokenizer)
+    words = size - len(set(tokenizer.all_special_ids))
+    if words < 1:
+        raise ModelError(f"tokenizer of {path} has {size} tokens, all special: its vocabulary "
+                         "files are missing or empty; expected tokenizer.json or vocab.txt etc. "
+                         "with the model's vocabulary")
+    vocab_size = getattr(_load_config(path, trust_remote_code), "vocab_size", None)
+    if not isinstance(vocab_size, int) or vocab_size < 1:
+        return  # composite configs keep it elsewhere; the embedding lookup would then fail loudly
+    if size > vocab_size:
+        raise ModelError(f"tokenizer of {path} has {size} tokens but the model's embedding matrix "
+                         f"has {vocab_size} rows (config.json vocab_size): ids {vocab_size}.."
+                         f"{size - 1} would index past it; the tokenizer belongs to another model")
+    if size < vocab_size // 2:
+        raise ModelError(f"tokenizer of {path} has {size} tokens but the model has {vocab_size} "
+                         "embedding rows (config.json vocab_size); expected the model's own "
+                         "tokenizer (at least half of vocab_size); wrong or partial tokenizer files?")
+
+
+def load_tokenizer(name: str | Path | None, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     """The fast tokenizer; the tiny random BERT shares the embedded model's WordPiece vocab."""
     path = resolve_model(None if name == TINY_RANDOM_BERT else name)
+    folder = Path(path)
+    if folder.is_dir() and not any((folder / file).is_file() for file in TOKENIZER_FILES):
+        raise ModelError(f"model folder {folder}: no tokenizer files; expected one of "
+                         f"{', '.join(TOKENIZER_FILES)} (save the tokenizer with the model: "
+                         "tokenizer.save_pretrained(folder))")
+    _refuse_remote_code(path, trust_remote_code)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=trust_remote_code)
     except Exception as exc:
-        raise ModelError(f"tokenizer of {path}: cannot load ({type(exc).__name__}: {exc})") from None
+        raise ModelError(f"tokenizer of {path}: cannot load ({library_message(exc)})") from None
+    _check_vocabulary(path, tokenizer, trust_remote_code)
     if tokenizer.pad_token is None:
         raise ModelError(f"tokenizer of {path} has no pad token, so batches cannot be padded; "
                          "set one (e.g. tokenizer.pad_token = tokenizer.eos_token) or use a model "
@@ -92,7 +178,40 @@ def tiny_random_bert(vocab_size: int = 30522, num_labels: int = 2, **overrides: 
     return BertForSequenceClassification(config)
 
 
-def load_model(name: str | Path | None, num_labels: int = 2, **overrides: Any) -> PreTrainedModel:
+def _is_head(key: str, base_prefix: str) -> bool:
+    """A parameter of the classification head: outside the base model (``bert.`` etc.)."""
+    if base_prefix:
+        return not key.startswith(base_prefix + ".")
+    return key.startswith(HEAD_PREFIXES)
+
+
+def _names(keys: Iterable[Any]) -> list[str]:
+    """Key names from loading info: 4.x gives names, 5.x (name, stored shape, model shape)."""
+    return sorted(key[0] if isinstance(key, tuple) else str(key) for key in keys)
+
+
+def _shown(keys: list[str]) -> str:
+    more = f" and {len(keys) - _SHOWN_KEYS} more" if len(keys) > _SHOWN_KEYS else ""
+    return ", ".join(keys[:_SHOWN_KEYS]) + more
+
+
+def _check_loading_info(path: str, model: PreTrainedModel, info: dict[str, Any]) -> None:
+    """Only the classification head may be drawn fresh; any other weight must come from the file."""
+    prefix = getattr(model, "base_model_prefix", "") or ""
+    mismatched = [k for k in _names(info.get("mismatched_keys", ())) if not _is_head(k, prefix)]
+    if mismatched:
+        raise ModelError(f"weights of {path}: {len(mismatched)} tensor(s) have other shapes than "
+                         f"config.json describes ({_shown(mismatched)}); expected a checkpoint "
+                         "saved with this config")
+    missing = [k for k in _names(info.get("missing_keys", ())) if not _is_head(k, prefix)]
+    if missing:
+        raise ModelError(f"weights of {path}: {len(missing)} tensor(s) of the model are not in "
+                         f"the checkpoint ({_shown(missing)}); only a new classification head "
+                         "may start from random weights")
+
+
+def load_model(name: str | Path | None, num_labels: int = 2, trust_remote_code: bool = False,
+               **overrides: Any) -> PreTrainedModel:
     """A sequence-classification model with a fresh ``num_labels`` head.
 
     ``overrides`` go to the config (e.g. dropout set to 0 for the runner-parity check).
@@ -101,22 +220,25 @@ def load_model(name: str | Path | None, num_labels: int = 2, **overrides: Any) -
     if name == TINY_RANDOM_BERT:
         return tiny_random_bert(num_labels=num_labels, **overrides)
     path = resolve_model(name)
-    try:
-        stored = AutoConfig.from_pretrained(path)
-        config = AutoConfig.from_pretrained(path, num_labels=num_labels, **overrides)
-    except Exception as exc:
-        raise ModelError(f"config of {path}: cannot load ({type(exc).__name__}: {exc})") from None
+    _refuse_remote_code(path, trust_remote_code)
+    stored = _load_config(path, trust_remote_code)
+    config = _load_config(path, trust_remote_code, num_labels=num_labels, **overrides)
     is_classifier = any("ForSequenceClassification" in a for a in stored.architectures or [])
     if is_classifier and stored.num_labels != num_labels:
         raise ModelError(f"model {path} is a classifier with num_labels={stored.num_labels} but the "
                          f"data has {num_labels} labels; pass a base model (no classification "
                          "head) or one trained with the same labels")
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
-            path, config=config, ignore_mismatched_sizes=True, trust_remote_code=False,
+        # Mismatched sizes are allowed through so that the loading info names them; only
+        # the head's are then accepted.
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            path, config=config, ignore_mismatched_sizes=True, output_loading_info=True,
+            trust_remote_code=trust_remote_code,
         )
     except Exception as exc:
-        raise ModelError(f"weights of {path}: cannot load ({type(exc).__name__}: {exc})") from None
+        raise ModelError(f"weights of {path}: cannot load ({library_message(exc)})") from None
+    _check_loading_info(path, model, info)
+    return model
 
 
 def pick_device(device: str) -> str:

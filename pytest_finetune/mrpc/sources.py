@@ -30,6 +30,12 @@ DATA_HINT = (
 MODEL_HINT = "pass --finetune-model /path/to/hf-model-folder or set PYTEST_FINETUNE_MODEL"
 # A 2-layer random BERT built in code (no files): the fastest model that still trains.
 TINY_RANDOM_BERT = "tiny-random-bert"
+# What a model folder must hold besides config.json (one of each group); here so that
+# scenario names can fingerprint a folder without importing transformers.
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model",
+                   "sentencepiece.bpe.model", "tokenizer.model")
 
 
 def default_model_path() -> Path:

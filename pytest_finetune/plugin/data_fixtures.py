@@ -53,7 +53,8 @@ def tokenizer(finetune_settings: FinetuneSettings) -> PreTrainedTokenizerBase:
     from pytest_finetune.mrpc.modeling import load_tokenizer
 
     try:
-        return load_tokenizer(finetune_settings.model)
+        return load_tokenizer(finetune_settings.model,
+                              trust_remote_code=finetune_settings.trust_remote_code)
     except FinetuneError as exc:
         pytest.fail(str(exc), pytrace=False)
 

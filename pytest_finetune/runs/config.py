@@ -38,6 +38,7 @@ class RunConfig:
     max_length: int | None = None
     dropout: float | None = None  # None: the model's own; 0.0 for runner parity
     group_by_length: bool = False
+    trust_remote_code: bool = False  # the model's own code (auto_map) may run: it can change numbers
     config_overrides: tuple[tuple[str, Any], ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -119,7 +120,8 @@ def session_run_config(settings: FinetuneSettings, runner: str, profile: str, **
     build identical configs: a profile that pins a device (gpu: cuda) keeps it, whatever
     ``--finetune-device`` says, because its baselines are only valid there.
     """
-    defaults: dict[str, Any] = {"model": settings.model, "data": settings.data, "device": settings.device}
+    defaults: dict[str, Any] = {"model": settings.model, "data": settings.data, "device": settings.device,
+                                "trust_remote_code": settings.trust_remote_code}
     if "device" in PROFILE_SETTINGS.get(profile, {}):
         defaults["device"] = PROFILE_SETTINGS[profile]["device"]
     defaults.update(overrides)

@@ -10,6 +10,7 @@ import math
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.state import AcceleratorState, GradientState
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
@@ -53,8 +54,23 @@ def train_order(prepared: Prepared) -> dict:
                                              generator=generator))
 
 
+def fresh_accelerate_state() -> None:
+    """Forget the previous run's accelerate settings (precision, device, accumulation).
+
+    accelerate keeps them process-wide: a second ``Accelerator`` with another
+    ``mixed_precision`` raises "AcceleratorState has already been initialized", and one with
+    another ``cpu`` silently keeps the first run's device. A pytest session trains many
+    configurations in one process, so each loop run starts from a clean state, as
+    ``TrainingArguments`` does for the Trainer (``_reset_state`` has this form from
+    accelerate 1.0 to 1.15).
+    """
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
 def train_loop(prepared: Prepared, progress: bool = True) -> RunnerOutput:
     config = prepared.config
+    fresh_accelerate_state()
     accelerator = Accelerator(
         cpu=prepared.device == "cpu",
         mixed_precision=config.precision,

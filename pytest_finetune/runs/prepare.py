@@ -51,7 +51,7 @@ def model_overrides(config: RunConfig) -> dict[str, Any]:
 
 def prepare(config: RunConfig, cache_dir: str | None = None) -> Prepared:
     device = pick_device(config.device)
-    tokenizer = load_tokenizer(config.model)
+    tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
     ready = model_inputs(tokenize_mrpc(load_mrpc(config.data, cache_dir), tokenizer, config.max_length))
     train, evaluation = ready["train"], ready["validation"]
     if config.train_limit:
@@ -59,7 +59,8 @@ def prepare(config: RunConfig, cache_dir: str | None = None) -> Prepared:
     if config.eval_limit:
         evaluation = evaluation.select(range(min(config.eval_limit, len(evaluation))))
     set_seed(config.seed)  # the new classification head is drawn from the global RNG
-    model = load_model(config.model, num_labels=2, **model_overrides(config))
+    model = load_model(config.model, num_labels=2, trust_remote_code=config.trust_remote_code,
+                       **model_overrides(config))
     return Prepared(config, device, tokenizer, model, train, evaluation, make_collator(tokenizer))
 
 
