@@ -342,4 +342,4 @@ def test_loop_runs_fp32_then_bf16_then_fp32_in_one_process():
         prepared = Prepared(config, "cpu", tokenizer, load_model(TINY_RANDOM_BERT), data, data,
                             make_collator(tokenizer))
         out = train_loop(prepared, progress=False)
-        assert len(out["losses"]) == 3 and AcceleratorState().mixed_precision == precision
+        assert len(out.losses) == 3 and AcceleratorState().mixed_precision == precision
