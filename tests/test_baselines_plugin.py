@@ -116,10 +116,25 @@ def test_compare_passes_then_unreachable_value_fails(updated_project):
     assert (project.path / TRAINER_FILE.replace(".json", ".obtained.json")).is_file()
 
 
-def test_update_inline_rewrites_only_what_ran(updated_project):
+def test_update_rewrites_only_failing_or_missing_scenarios(updated_project):
+    project = updated_project
+    before = {name: (project.path / name).read_text() for name in (TRAINER_FILE, LOOP_FILE)}
+    record = json.loads(before[TRAINER_FILE])
+    record["metrics"]["accuracy"].update(mean=0.99, std=0.0)  # the trainer scenario now fails
+    (project.path / TRAINER_FILE).write_text(json.dumps(record))
+    result = project.runpytest("--finetune-update-baselines")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*wrote mrpc-tiny-random-bert-trainer-tiny-cpu-fp32.json (seeds 42)*"])
+    assert "wrote mrpc-tiny-random-bert-loop" not in result.stdout.str()
+    assert json.loads((project.path / TRAINER_FILE).read_text())["metrics"]["accuracy"]["mean"] < 0.99
+    assert (project.path / LOOP_FILE).read_text() == before[LOOP_FILE]  # passing: untouched
+    assert not (project.path / TRAINER_FILE.replace(".json", ".obtained.json")).exists()
+
+
+def test_update_all_rewrites_only_what_ran(updated_project):
     project = updated_project
     loop_before = (project.path / LOOP_FILE).read_text()
-    result = project.runpytest("--finetune-update-baselines", "-k", "trainer")
+    result = project.runpytest("--finetune-update-baselines=all", "-k", "trainer")
     result.assert_outcomes(passed=1, deselected=1)
     result.stdout.fnmatch_lines(["*wrote mrpc-tiny-random-bert-trainer-tiny-cpu-fp32.json (seeds 42)*"])
     assert json.loads((project.path / TRAINER_FILE).read_text())["seeds"] == [42]
@@ -131,6 +146,9 @@ def test_unused_baselines_are_listed(updated_project):
     shutil.copy(project.path / LOOP_FILE, project.path / "baselines/mrpc-old-scenario.json")
     result = project.runpytest()
     result.stdout.fnmatch_lines(["*baselines no test of this session used (1): mrpc-old-scenario.json*"])
+    # A selection cannot tell: the deselected tests may still use the other baselines.
+    for selection in (["-k", "trainer"], ["-m", "not full"], ["test_tiny.py"]):
+        assert "no test of this session used" not in project.runpytest(*selection).stdout.str()
 
 
 def test_report_json_and_png(updated_project):

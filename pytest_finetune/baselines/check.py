@@ -22,7 +22,8 @@ from pytest_finetune.baselines.store import (FORMAT_VERSION, baseline_path, buil
 from pytest_finetune.errors import BaselineError
 from pytest_finetune.runs.result import RunResult, library_versions, version_changes
 
-COMPARE, RECORD_MISSING, UPDATE = "compare", "record-missing", "update"
+# compare only; also record what is missing; also rewrite what fails; rewrite everything.
+COMPARE, RECORD_MISSING, UPDATE_FAILING, UPDATE_ALL = "compare", "record-missing", "update-failing", "update-all"
 
 
 @dataclass
@@ -49,19 +50,25 @@ class CheckOutcome:
 
 def perform_check(mode: str, load: Callable[[], Any], judge: Callable[[Any], CheckOutcome],
                   write: Callable[[], dict[str, Any] | None]) -> CheckOutcome:
-    """Update, record a missing value, or judge the stored one; the policy lives only here.
+    """Judge the stored value, record a missing one, or rewrite; the policy lives only here.
 
-    ``load`` returns the stored record or None when there is none (and raises BaselineError
-    when it exists but cannot be trusted: a broken file is never silently replaced).
+    Like syrupy's ``--snapshot-update``: an update rewrites only what is missing or fails
+    (a passing baseline keeps its seeds and history); ``UPDATE_ALL`` rewrites everything that
+    ran. ``load`` returns the stored record or None when there is none (and raises
+    BaselineError when it exists but cannot be trusted: a broken file is never silently
+    replaced).
     """
-    if mode == UPDATE:
+    if mode == UPDATE_ALL:
         return CheckOutcome("written", written=write())
     stored = load()
     if stored is None:
-        if mode == RECORD_MISSING:
+        if mode in (RECORD_MISSING, UPDATE_FAILING):
             return CheckOutcome("written", written=write())
         return CheckOutcome("missing")
-    return judge(stored)
+    outcome = judge(stored)
+    if outcome.status == "failed" and mode == UPDATE_FAILING:
+        outcome.status, outcome.written = "written", write()
+    return outcome
 
 
 def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
@@ -175,6 +182,10 @@ def _same(old: Any, new: Any, atol: float) -> bool:
     return old == new
 
 
-def mode_of(update: bool, record_missing: bool) -> str:
-    """The check mode from the two user switches (update wins)."""
-    return UPDATE if update else RECORD_MISSING if record_missing else COMPARE
+def mode_of(update: str, record_missing: bool) -> str:
+    """The check mode from the user's switches (``update``: "", "failing" or "all"; update wins)."""
+    if update == "all":
+        return UPDATE_ALL
+    if update:
+        return UPDATE_FAILING
+    return RECORD_MISSING if record_missing else COMPARE

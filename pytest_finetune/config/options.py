@@ -54,6 +54,19 @@ def _non_negative_float(name: str, value: Any) -> float:
     return number
 
 
+def _update_mode(name: str, value: Any) -> str:
+    """'' (off), 'failing' or 'all'; yes/no words from an ini file read as off / failing."""
+    text = str(value).strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return ""
+    if text in ("failing", "all"):
+        return text
+    if truthy(text):
+        return "failing"
+    raise ConfigError(f"{name}: {value!r} is not one of failing, all (write "
+                      f"--finetune-update-baselines=all, or put the bare flag after your test paths)")
+
+
 def _text(name: str, value: Any) -> str:
     return str(value)
 
@@ -91,6 +104,7 @@ class Option:
     env: str | None = None
     parse: Callable[[str, Any], Any] = _text
     flag: bool = False
+    const: str | None = None  # the value of the bare flag, for options whose value is optional
 
     @property
     def cli(self) -> str:
@@ -120,8 +134,9 @@ OPTIONS: tuple[Option, ...] = (
            env="PYTEST_FINETUNE_DEVICE", parse=_choice(*DEVICES)),
     Option("baselines", "Folder of stored baselines.", default="baselines",
            env="PYTEST_FINETUNE_BASELINES"),
-    Option("update_baselines", "Write the baselines of the scenarios that ran (atomically).",
-           default=False, flag=True),
+    Option("update_baselines", "Rewrite baselines: bare (or 'failing') the failing and missing "
+           "scenarios and fingerprints that ran; '=all' every one that ran. Atomic writes.",
+           default="", parse=_update_mode, const="failing"),
     Option("record_missing", "Record a missing baseline instead of failing.", default=False,
            flag=True),
     Option("seeds", "Seeds to train per scenario when updating baselines (mean/std spread).",

@@ -14,7 +14,7 @@ class FinetuneSettings:
     data: str
     device: str
     baselines: Path
-    update_baselines: bool
+    update_baselines: str  # "" (off), "failing" or "all"
     record_missing: bool
     seeds: int
     tolerance_k: float

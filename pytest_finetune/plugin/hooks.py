@@ -32,6 +32,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(option.cli, action="store_true", default=None, dest=f"finetune_{option.dest}",
                             help=f"{option.help}{env}")
             parser.addini(option.ini, help=option.help, type="bool", default=False)
+        elif option.const:
+            group.addoption(option.cli, action="store", nargs="?", const=option.const, default=None,
+                            dest=f"finetune_{option.dest}", metavar=option.dest.upper(),
+                            help=f"{option.help}{env}")
+            parser.addini(option.ini, help=option.help, default=None)
         else:
             group.addoption(option.cli, action="store", default=None, dest=f"finetune_{option.dest}",
                             metavar=option.dest.upper(), help=f"{option.help}{env} (default: {option.default})")
@@ -62,6 +67,21 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"pytest-finetune: {exc}") from None
     config.stash[SESSION_LOG] = SessionReport()
     config.pluginmanager.register(config.stash[SESSION_LOG], "finetune-session-report")
+
+
+def _whole_suite_ran(config: pytest.Config, exitstatus: int) -> bool:
+    """Only a session that ran every test can call a stored baseline unused (syrupy, too,
+    reports unused snapshots only for what ran in full): a ``-m``/``-k`` selection, explicit
+    test paths, --lf or an early stop would flag baselines the deselected tests still use."""
+    option = config.option
+    if getattr(option, "markexpr", "") or getattr(option, "keyword", ""):
+        return False
+    if getattr(option, "lf", False) or getattr(option, "failedfirst", False):
+        return False
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        return False
+    stopped_early = getattr(option, "maxfail", 0) and exitstatus == pytest.ExitCode.TESTS_FAILED
+    return exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not stopped_early
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -102,7 +122,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.write_line(line)
     for line in table:
         terminalreporter.write_line(line)
-    unused = report.unused_files(settings.baselines)
+    unused = report.unused_files(settings.baselines) if _whole_suite_ran(config, exitstatus) else []
     if unused:
         terminalreporter.write_line(f"baselines no test of this session used ({len(unused)}): "
                                     + ", ".join(unused) + " (delete them if no test uses them anymore)")
