@@ -359,16 +359,14 @@ def test_orphans_of_killed_builds_are_removed_when_old_and_ignored_when_young(tm
 
 
 def test_cache_build_waits_for_the_lock_held_by_another_worker(tmp_path):
-    from filelock import FileLock
-
+    from pytest_finetune._io import file_lock
     from pytest_finetune.mrpc.data_files import content_digest, split_files
 
     folder = tsv_folder(tmp_path / "d")
     cache = tmp_path / "cache"
-    (cache / "mrpc").mkdir(parents=True)
     key = content_digest(split_files(folder)[1])[:16]
     done = []
-    with FileLock(str(cache / "mrpc" / f"{key}.lock")):
+    with file_lock(cache / "mrpc" / key):
         worker = threading.Thread(target=lambda: done.append(load(folder, cache)))
         worker.start()
         worker.join(1.0)
@@ -448,3 +446,35 @@ def test_committed_baselines_hold_no_local_path():
         if "config" in record:
             assert re.fullmatch(r"(glue-tsv|parquet):sha256:[0-9a-f]{16}|hub:nyu-mll/glue/mrpc",
                                 record["config"]["data"])
+
+
+# --- class 9, tokenized half: Dataset.map's cache files are verified too -------------------------
+
+def _tokenized(split):
+    return split.with_format(None).to_dict()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "swap", "no-record"])
+def test_damaged_tokenized_cache_is_rebuilt_with_one_warning(tmp_path, damage):
+    from pytest_finetune.mrpc.modeling import load_tokenizer
+    from pytest_finetune.mrpc.preprocessing import tokenize_mrpc
+
+    folder, cache, entry, raw = _cached(tmp_path)
+    tokenizer = load_tokenizer(None)
+    first = tokenize_mrpc(raw, tokenizer)
+    expected = {s: _tokenized(first[s]) for s in first}  # before the damage: first maps these files
+    del first
+    files = {split: next((entry / split).glob("map-*.arrow")) for split in ("train", "validation")}
+    assert all(f.with_name(f.name + ".sha256").is_file() for f in files.values())
+    target = files["validation"]
+    if damage == "truncate":
+        target.write_bytes(target.read_bytes()[:100])
+    elif damage == "swap":
+        target.write_bytes(files["train"].read_bytes())
+    else:
+        target.with_name(target.name + ".sha256").unlink()
+    with pytest.warns(DataCacheWarning) as caught:
+        again = tokenize_mrpc(load(folder, cache), tokenizer)
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    assert re.search(rf"tokenized MRPC validation cache .*{target.name}: .*; rebuilding it", str(caught[0].message))
+    assert {s: _tokenized(again[s]) for s in again} == expected

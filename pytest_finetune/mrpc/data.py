@@ -9,6 +9,7 @@ before each reuse, because a cache that is silently wrong trains on the wrong ro
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,11 +19,12 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
+from pytest_finetune._io import atomic_write_text, file_lock
 from pytest_finetune.config.options import OPTIONS_BY_DEST
 from pytest_finetune.errors import ConfigError, DataError
 from pytest_finetune.mrpc.data_files import (TSV_SPLITS, content_digest, local_folder,
@@ -243,8 +245,9 @@ def _remove_orphans(root: Path) -> None:
                 _remove(entry)
         elif entry.is_dir() and not entry.is_symlink():
             for split_dir in (p for p in entry.iterdir() if p.is_dir()):
-                for leftover in split_dir.glob("tmp*"):
-                    if leftover.is_file() and _old(leftover, now):
+                for leftover in split_dir.iterdir():
+                    if (leftover.name.startswith("tmp") or leftover.name.endswith(".tmp")) \
+                            and leftover.is_file() and _old(leftover, now):
                         _remove(leftover)
 
 
@@ -289,15 +292,13 @@ def load_local_mrpc(folder: str | Path, cache_dir: str | Path | None = None) -> 
     The cache entry is checked against its manifest under a file lock (xdist workers share
     it): a missing or corrupt one is rebuilt from the source, with a one-line warning.
     """
-    from filelock import FileLock
-
     source = local_folder(folder)
     _, files = split_files(source)
     digest = content_digest(files)
     root = _cache_root(cache_dir)
     _remove_orphans(root)
     target = root / digest[:16]
-    with FileLock(str(root / f"{target.name}.lock")):
+    with file_lock(target):
         problem = _cache_problem(target, digest) if os.path.lexists(target) else "absent"
         if problem is None:
             try:
@@ -309,6 +310,51 @@ def load_local_mrpc(folder: str | Path, cache_dir: str | Path | None = None) -> 
                                            f"rebuilding it from {source}"), stacklevel=2)
         _build_cache(target, files, digest)
         return datasets.load_from_disk(str(target))
+
+
+def _map_cache_problem(path: Path, record: Path) -> str | None:
+    """Why a ``Dataset.map`` cache file cannot be trusted, or None (also when there is none)."""
+    if not path.exists():
+        return None
+    try:
+        size, expected = record.read_text(encoding="utf-8").split()
+    except FileNotFoundError:
+        return f"has no {record.name} (its writer was interrupted)"
+    except (OSError, ValueError):
+        return f"{record.name} is unreadable"
+    try:
+        if path.stat().st_size != int(size) or _file_sha256(path) != expected:
+            return "differs from what was written (truncated or replaced)"
+    except (OSError, ValueError) as exc:
+        return f"cannot be checked ({getattr(exc, 'strerror', None) or exc})"
+    return None
+
+
+@contextlib.contextmanager
+def checked_map_cache(split: Dataset, fingerprint: str, what: str) -> Iterator[str | None]:
+    """The cache file for ``split.map(..., new_fingerprint=fingerprint)``, verified first.
+
+    ``datasets`` reuses a map's cache file on its name alone, so a truncated or swapped one
+    would be a traceback (or wrong rows) in every later session. Each one written gets a
+    size + SHA-256 record beside it; a file that no longer matches is removed, with a
+    one-line warning, and the map computes it again. Under a lock so xdist workers wait for
+    one another instead of tokenizing twice. None for in-memory datasets (nothing cached).
+    """
+    if not split.cache_files:
+        yield None
+        return
+    path = Path(split.cache_files[0]["filename"]).parent / f"map-{fingerprint}.arrow"
+    record = path.with_name(path.name + ".sha256")
+    with file_lock(path):
+        problem = _map_cache_problem(path, record)
+        if problem:
+            warnings.warn(DataCacheWarning(f"pytest-finetune: {what} cache {path}: {problem}; "
+                                           "rebuilding it"), stacklevel=3)
+            _remove(path)
+            _remove(record)
+        yield str(path)
+        if path.is_file() and not record.is_file():
+            atomic_write_text(record, f"{path.stat().st_size} {_file_sha256(path)}\n")
 
 
 def load_hub_mrpc() -> DatasetDict:

@@ -15,6 +15,8 @@ from datasets.fingerprint import Hasher
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
+from pytest_finetune.mrpc.data import checked_map_cache
+
 SENTENCE_COLUMNS = ("sentence1", "sentence2")
 
 
@@ -41,7 +43,8 @@ def tokenize_mrpc(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase,
     """``Dataset.map(batched=True)``: cached on disk when ``raw`` is file-backed.
 
     The fingerprint is given explicitly: datasets' own hashing of the closure can fail
-    (it then falls back to a random hash and silently re-tokenizes every session).
+    (it then falls back to a random hash and silently re-tokenizes every session). The
+    cache file is verified before reuse (``data.checked_map_cache``).
     """
 
     def tokenize(batch: dict) -> dict:
@@ -49,11 +52,13 @@ def tokenize_mrpc(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase,
                          max_length=max_length)
 
     digest = tokenizer_digest(tokenizer)
-    return DatasetDict({
-        name: split.map(tokenize, batched=True, desc=f"Tokenizing MRPC {name}",
-                        new_fingerprint=Hasher.hash(("tokenize-v1", split._fingerprint, digest, max_length)))
-        for name, split in raw.items()
-    })
+    tokenized = {}
+    for name, split in raw.items():
+        fingerprint = Hasher.hash(("tokenize-v1", split._fingerprint, digest, max_length))
+        with checked_map_cache(split, fingerprint, f"tokenized MRPC {name}") as cache_file:
+            tokenized[name] = split.map(tokenize, batched=True, desc=f"Tokenizing MRPC {name}",
+                                        new_fingerprint=fingerprint, cache_file_name=cache_file)
+    return DatasetDict(tokenized)
 
 
 def model_inputs(tokenized: DatasetDict) -> DatasetDict:
