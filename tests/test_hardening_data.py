@@ -17,8 +17,8 @@ import pytest
 
 from pytest_finetune.config.options import OPTIONS_BY_DEST, resolve
 from pytest_finetune.errors import ConfigError, DataError
-from pytest_finetune.mrpc.data import (MANIFEST_NAME, ORPHAN_AGE_S, DataCacheWarning, load_local_mrpc,
-                                       read_glue_tsv)
+from pytest_finetune.mrpc.data import (CACHE_FORMAT, MANIFEST_NAME, ORPHAN_AGE_S, DataCacheWarning,
+                                       load_local_mrpc, read_glue_tsv)
 from pytest_finetune.mrpc.data_files import describe_source
 
 pytest_plugins = ["pytester"]
@@ -251,7 +251,9 @@ def test_unreadable_file_is_one_line_naming_it(tmp_path, make, reason, call):
 
 
 def test_unreadable_parquet_shard_is_one_line_naming_it(tmp_path):
-    folder = parquet_folder(tmp_path / "d")
+    folder = tmp_path / "d"
+    write_parquet(folder / "validation-00000-of-00001.parquet")
+    write_parquet(folder / "train-00000-of-00002.parquet")
     (folder / "train-00001-of-00002.parquet").mkdir()
     with pytest.raises(DataError, match=r"train-00001-of-00002\.parquet: is a directory, expected a data file"):
         load(folder, tmp_path / "cache")
@@ -264,9 +266,9 @@ def test_unreadable_parquet_shard_is_one_line_naming_it(tmp_path):
     ("label", [True, False], "an integer 0 or 1", "True (bool)"),
     ("label", [1, None], "an integer 0 or 1", "null"),
     ("label", [1, 2], "an integer 0 or 1", "2 (int)"),
-    ("sentence1", [7, 8], "a string", "7 (int)"),
-    ("sentence2", ["A cat sat .", None], "a string", "null"),
-    ("sentence1", [["a"], ["b"]], "a string", "['a'] (list)"),
+    ("sentence1", [7, 8], "a non-empty string", "7 (int)"),
+    ("sentence2", ["A cat sat .", None], "a non-empty string", "null"),
+    ("sentence1", [["a"], ["b"]], "a non-empty string", "['a'] (list)"),
     ("idx", ["0", "1"], "an integer 0..2147483647", "'0' (str)"),
     ("idx", [0, 2**31], "an integer 0..2147483647", "2147483648 (int)"),
     ("idx", [-1, 0], "an integer 0..2147483647", "-1 (int)"),
@@ -364,7 +366,7 @@ def test_cache_build_waits_for_the_lock_held_by_another_worker(tmp_path):
 
     folder = tsv_folder(tmp_path / "d")
     cache = tmp_path / "cache"
-    key = content_digest(split_files(folder)[1])[:16]
+    key = f"{content_digest(split_files(folder)[1])[:16]}-v{CACHE_FORMAT}"
     done = []
     with file_lock(cache / "mrpc" / key):
         worker = threading.Thread(target=lambda: done.append(load(folder, cache)))
@@ -478,3 +480,61 @@ def test_damaged_tokenized_cache_is_rebuilt_with_one_warning(tmp_path, damage):
     assert len(caught) == 1 and "\n" not in str(caught[0].message)
     assert re.search(rf"tokenized MRPC validation cache .*{target.name}: .*; rebuilding it", str(caught[0].message))
     assert {s: _tokenized(again[s]) for s in again} == expected
+
+
+# --- neighbours: shards, repeated idx, empty sentences -------------------------------------------
+
+@pytest.mark.parametrize("names, message", [
+    (["train-00000-of-00002.parquet"], r"split train is missing shard\(s\) train-00001-of-00002\.parquet; "
+                                       r"expected all 2 shards"),
+    (["train-00000-of-00001.parquet", "train-00000-of-00002.parquet", "train-00001-of-00002.parquet"],
+     r"split train mixes shard sets \(train-00000-of-00001\.parquet, train-00000-of-00002\.parquet, "
+     r"train-00001-of-00002\.parquet\)"),
+    (["train-00000-of-00001.parquet", "train-extra.parquet"], r"split train mixes shard sets"),
+    (["train-00000-of-00001.parquet", "train-00001-of-00001.parquet"],
+     r"split train has repeated or out-of-range shard numbers"),
+])
+def test_incomplete_or_mixed_parquet_shards_are_refused(tmp_path, names, message):
+    folder = tmp_path / "d"
+    write_parquet(folder / "validation-00000-of-00001.parquet")
+    for i, name in enumerate(names):
+        write_parquet(folder / name, idx=[2 * i, 2 * i + 1])
+    with pytest.raises(DataError) as info:
+        describe_source(folder)
+    assert re.search(message, one_line(info.value)), str(info.value)
+
+
+def test_complete_shard_set_is_read_in_order(tmp_path):
+    folder = tmp_path / "d"
+    write_parquet(folder / "validation-00000-of-00001.parquet")
+    write_parquet(folder / "train-00001-of-00002.parquet", idx=[2, 3])
+    write_parquet(folder / "train-00000-of-00002.parquet", idx=[0, 1])
+    assert load(folder, tmp_path / "cache")["train"]["idx"] == [0, 1, 2, 3]
+
+
+def test_repeated_idx_in_one_split_is_refused(tmp_path):
+    folder = tmp_path / "d"
+    write_parquet(folder / "validation-00000-of-00001.parquet")
+    write_parquet(folder / "train-00000-of-00002.parquet")
+    second = write_parquet(folder / "train-00001-of-00002.parquet")  # the same rows again
+    with pytest.raises(DataError) as info:
+        load(folder, tmp_path / "cache")
+    assert one_line(info.value) == (f"{second}: row 0: column idx: 0 repeats row 0 of "
+                                    "train-00000-of-00002.parquet; expected each idx once per split")
+
+
+@pytest.mark.parametrize("row, column", [("1\t1\t2\t\tB .\n", "#1 String"), ("1\t1\t2\tA .\t  \n", "#2 String")])
+def test_empty_sentence_in_tsv_is_refused(tmp_path, row, column):
+    path = tmp_path / "train.tsv"
+    path.write_text(HEADER + ROWS + row, encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        read_glue_tsv(path)
+    assert one_line(info.value) == f"{path}:4: column {column} is empty; expected a sentence"
+
+
+def test_empty_sentence_in_parquet_is_refused(tmp_path):
+    folder = parquet_folder(tmp_path / "d")
+    bad = write_parquet(folder / "train-00000-of-00001.parquet", sentence2=["A cat sat .", " "])
+    with pytest.raises(DataError) as info:
+        load(folder, tmp_path / "cache")
+    assert one_line(info.value) == f"{bad}: row 1: column sentence2: expected a non-empty string, found ' ' (str)"

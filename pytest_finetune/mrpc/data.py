@@ -45,7 +45,7 @@ TEST_TSV_HEADER = ["Index", "#1 ID", "#2 ID", "#1 String", "#2 String"]
 INT32_MAX = 2**31 - 1
 # The cache's integrity record: which files save_to_disk wrote, with their sizes and hashes.
 MANIFEST_NAME = "pytest-finetune-cache.json"
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # raise when validation or layout changes: older entries are then left unused
 # A temporary cache entry older than this was left by a killed process: removed. Younger
 # ones may be another process's work in progress: left alone (and never read).
 ORPHAN_AGE_S = 3600.0
@@ -122,6 +122,9 @@ def read_glue_tsv(path: Path, split: str | None = None) -> dict[str, list]:
         else:
             raise DataError(f"{path}:{number}: label (column Quality) must be 0 or 1, "
                             f"found {_shown(repr(fields[0]))}")
+        for column, text in zip(TSV_HEADER[3:], fields[3:]):
+            if not text.strip():
+                raise DataError(f"{path}:{number}: column {column} is empty; expected a sentence")
         columns["sentence1"].append(fields[3])
         columns["sentence2"].append(fields[4])
         columns["label"].append(label)
@@ -135,7 +138,7 @@ def _value_problem(column: str, value: Any, labels: tuple[int, ...]) -> str | No
     """What a parquet value should have been, or None when it is right for its column."""
     is_int = isinstance(value, int) and not isinstance(value, bool)
     if column in ("sentence1", "sentence2"):
-        return None if isinstance(value, str) else "a string"
+        return None if isinstance(value, str) and value.strip() else "a non-empty string"
     if column == "label":
         return None if is_int and value in labels else \
             "an integer " + " or ".join(str(label) for label in labels)
@@ -156,6 +159,7 @@ def _read_parquet(files: list[Path], split: str) -> dict[str, list]:
 
     labels = (-1, 0, 1) if split == "test" else (0, 1)
     columns: dict[str, list] = {name: [] for name in FEATURES}
+    seen: dict[int, tuple[Path, int]] = {}  # idx -> where it was first read
     for path in files:
         try:
             table = pq.read_table(path)
@@ -173,6 +177,11 @@ def _read_parquet(files: list[Path], split: str) -> dict[str, list]:
                     raise DataError(f"{path}: row {row}: column {name}: expected {expected}, "
                                     f"found {_found(value)}")
             columns[name].extend(values[name])
+        for row, idx in enumerate(values["idx"]):
+            first = seen.setdefault(idx, (path, row))
+            if first != (path, row):
+                raise DataError(f"{path}: row {row}: column idx: {idx} repeats row {first[1]} of "
+                                f"{first[0].name}; expected each idx once per split")
     if not columns["idx"]:
         raise DataError(f"{files[0]}: no rows; the split is empty")
     return columns
@@ -297,7 +306,8 @@ def load_local_mrpc(folder: str | Path, cache_dir: str | Path | None = None) -> 
     digest = content_digest(files)
     root = _cache_root(cache_dir)
     _remove_orphans(root)
-    target = root / digest[:16]
+    # The format is in the name: an entry validated by older, laxer rules is never reused.
+    target = root / f"{digest[:16]}-v{CACHE_FORMAT}"
     with file_lock(target):
         problem = _cache_problem(target, digest) if os.path.lexists(target) else "absent"
         if problem is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 from pytest_finetune.config.options import folder_problem
@@ -45,6 +46,36 @@ def _parquet_layouts(folder: Path, names: list[str], split: str) -> dict[str, li
     return {layout: files for layout, files in layouts.items() if files}
 
 
+_SHARD = re.compile(r"-(\d+)-of-(\d+)\.parquet$")
+
+
+def _check_shards(files: list[Path], split: str) -> None:
+    """Hub shards are named ``split-00000-of-00002.parquet``: all of one set, none missing.
+
+    One shard of two would train on half the split without a word; two sets of shards
+    would count rows twice.
+    """
+    numbered = [(p, _SHARD.search(p.name)) for p in files]
+    totals = {int(m.group(2)) for _, m in numbered if m}
+    if not totals:
+        return
+    if len(totals) > 1 or any(m is None for _, m in numbered):
+        names = ", ".join(p.name for p in files)
+        raise DataError(f"{files[0].parent}: split {split} mixes shard sets ({names}); expected "
+                        f"one set {split}-00000-of-NNNNN.parquet ... with every shard present")
+    total = totals.pop()
+    numbers = sorted(int(m.group(1)) for _, m in numbered)
+    if len(set(numbers)) != len(numbers) or numbers[-1] >= total:
+        names = ", ".join(p.name for p in files)
+        raise DataError(f"{files[0].parent}: split {split} has repeated or out-of-range shard "
+                        f"numbers ({names}); expected {split}-00000-of-{total:05d}.parquet onwards")
+    missing = sorted(set(range(total)) - set(numbers))
+    if missing:
+        shown = ", ".join(f"{split}-{i:05d}-of-{total:05d}.parquet" for i in missing[:3])
+        raise DataError(f"{files[0].parent}: split {split} is missing shard(s) {shown}"
+                        f"{' ...' if len(missing) > 3 else ''}; expected all {total} shards")
+
+
 def _short(paths: list[Path], folder: Path) -> str:
     return ", ".join(str(p.relative_to(folder)) for p in paths)
 
@@ -67,6 +98,7 @@ def split_files(folder: Path) -> tuple[str, dict[str, list[Path]]]:
                             "keep exactly one layout per split")
         if layouts:
             parquets[split] = sorted(next(iter(layouts.values())))
+            _check_shards(parquets[split], split)
     if tsvs and parquets:
         tsv_names = ", ".join(p.name for files in tsvs.values() for p in files)
         parquet_names = _short([p for files in parquets.values() for p in files], folder)
