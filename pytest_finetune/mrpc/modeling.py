@@ -32,6 +32,13 @@ from pytest_finetune.mrpc.sources import (MODEL_HINT, TINY_RANDOM_BERT, TOKENIZE
 # Keys of a sequence classifier's own head are named after these (outside the base model).
 HEAD_PREFIXES = ("classifier.", "score.", "pre_classifier.", "logits_proj.", "out_proj.")
 _SHOWN_KEYS = 4
+# A model's tokenizer fills its embedding matrix up to padding to a round size: 98-100 % for
+# GPT-2, BERT, RoBERTa, T5, Llama, Qwen, Phi. Another model's tokenizer rarely does (BERT's
+# 30,522 tokens are 61 % of RoBERTa's 50,265 rows); a tokenizer with more tokens than rows is
+# refused outright.
+MIN_VOCAB_COVERAGE = 0.9
+# MRPC is single-label classification; a config that says otherwise picks another loss.
+PROBLEM_TYPES = (None, "single_label_classification")
 
 
 def library_message(exc: BaseException) -> str:
@@ -143,10 +150,11 @@ def _check_vocabulary(path: str, tokenizer: PreTrainedTokenizerBase, trust_remot
         raise ModelError(f"tokenizer of {path} has {size} tokens but the model's embedding matrix "
                          f"has {vocab_size} rows (config.json vocab_size): ids {vocab_size}.."
                          f"{size - 1} would index past it; the tokenizer belongs to another model")
-    if size < vocab_size // 2:
+    if size < vocab_size * MIN_VOCAB_COVERAGE:
         raise ModelError(f"tokenizer of {path} has {size} tokens but the model has {vocab_size} "
                          "embedding rows (config.json vocab_size); expected the model's own "
-                         "tokenizer (at least half of vocab_size); wrong or partial tokenizer files?")
+                         f"tokenizer (at least {MIN_VOCAB_COVERAGE:.0%} of vocab_size); wrong or "
+                         "partial tokenizer files?")
 
 
 def load_tokenizer(name: str | Path | None, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
@@ -223,6 +231,11 @@ def load_model(name: str | Path | None, num_labels: int = 2, trust_remote_code: 
     _refuse_remote_code(path, trust_remote_code)
     stored = _load_config(path, trust_remote_code)
     config = _load_config(path, trust_remote_code, num_labels=num_labels, **overrides)
+    problem = getattr(stored, "problem_type", None)
+    if problem not in PROBLEM_TYPES:
+        raise ModelError(f"model {path}: config.json has problem_type {problem!r}, which trains with "
+                         "another loss; MRPC is single_label_classification (remove problem_type "
+                         "or set it to that)")
     is_classifier = any("ForSequenceClassification" in a for a in stored.architectures or [])
     if is_classifier and stored.num_labels != num_labels:
         raise ModelError(f"model {path} is a classifier with num_labels={stored.num_labels} but the "

