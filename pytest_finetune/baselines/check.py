@@ -150,7 +150,7 @@ def check_fingerprint(folder: Path, model: str, name: str, current: Any, mode: s
         return stored if name in stored else None
 
     def judge(stored: dict[str, Any]) -> CheckOutcome:
-        if _same(stored[name], current, atol):
+        if values_match(stored[name], current, atol):
             return CheckOutcome("passed", compared_with=path)
         detail = explain(stored[name], current) if explain else f"stored {stored[name]!r}, now {current!r}"
         changed = version_changes(stored.get("versions", {}), library_versions())
@@ -172,13 +172,15 @@ def check_fingerprint(folder: Path, model: str, name: str, current: Any, mode: s
     return outcome
 
 
-def _same(old: Any, new: Any, atol: float) -> bool:
+def values_match(old: Any, new: Any, atol: float = 0.0) -> bool:
+    """Equal JSON-like values, floats within ``atol``: how a drift fingerprint is compared,
+    with the stored file here and between two environments' reports in ``upgrade``."""
     if isinstance(old, float) or isinstance(new, float):
         return isinstance(old, (int, float)) and isinstance(new, (int, float)) and abs(old - new) <= atol
     if isinstance(old, list) and isinstance(new, list):
-        return len(old) == len(new) and all(_same(a, b, atol) for a, b in zip(old, new))
+        return len(old) == len(new) and all(values_match(a, b, atol) for a, b in zip(old, new))
     if isinstance(old, dict) and isinstance(new, dict):
-        return old.keys() == new.keys() and all(_same(old[k], new[k], atol) for k in old)
+        return old.keys() == new.keys() and all(values_match(old[k], new[k], atol) for k in old)
     return old == new
 
 
