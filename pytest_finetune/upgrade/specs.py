@@ -40,7 +40,11 @@ def parse_specs(texts: Sequence[str], option: str) -> list[Requirement]:
     """Requirements from ``--old``/``--new`` values; each value may hold several specs."""
     found: dict[str, Requirement] = {}
     for text in texts:
-        for word in text.split():
+        try:  # one spec, spaces allowed ("transformers >= 4.46, < 5")
+            words = [str(Requirement(text))]
+        except InvalidRequirement:  # or several in one quoted value
+            words = text.split()
+        for word in words:
             try:
                 requirement = Requirement(word)
             except InvalidRequirement:
