@@ -79,3 +79,56 @@ def test_baseline_reader_on_random_bytes(tmp_path_factory, data):
 @given(mutated(VALID_BASELINE))
 def test_baseline_reader_on_mutated_files(tmp_path_factory, data):
     _read_baseline(tmp_path_factory, data)
+
+
+# Any text without a tab or a line break of its own (\n; \r only mid-sentence) is a sentence:
+# U+2028, NEL, form feed, NUL and friends must come back exactly, on their own row.
+SENTENCE = st.text(st.characters(blacklist_characters="\t\n", blacklist_categories=("Cs",)),
+                   min_size=1, max_size=40).filter(lambda s: s.strip() and not s.endswith("\r"))
+
+
+@given(st.lists(st.tuples(st.sampled_from("01"), SENTENCE, SENTENCE), min_size=1, max_size=5),
+       st.sampled_from(["\n", "\r\n"]))
+def test_tsv_reader_round_trips_any_sentence(tmp_path_factory, rows, newline):
+    header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
+    lines = [header] + [f"{label}\t1\t2\t{a}\t{b}" for label, a, b in rows]
+    path = tmp_path_factory.mktemp("fuzz") / "train.tsv"
+    path.write_bytes((newline.join(lines) + newline).encode("utf-8"))
+    columns = read_glue_tsv(path)
+    assert columns["sentence1"] == [a for _, a, _ in rows]
+    assert columns["sentence2"] == [b for _, _, b in rows]
+    assert columns["label"] == [int(label) for label, _, _ in rows]
+
+
+ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=True),
+                      st.text(max_size=5), st.sampled_from([0, 1, -1, "a .", "", " "]))
+
+
+@given(st.sampled_from(["sentence1", "sentence2", "label", "idx"]), st.lists(ANY_VALUE, min_size=1, max_size=4),
+       st.sampled_from(["train", "validation", "test"]))
+def test_parquet_reader_on_any_column_values(tmp_path_factory, column, values, split):
+    """Whatever one column holds: the rows as the Hub has them, or one line naming file, row, column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pytest_finetune.mrpc.data import _read_parquet
+
+    n = len(values)
+    table = {"sentence1": ["a ."] * n, "sentence2": ["b ."] * n, "label": [1] * n, "idx": list(range(n))}
+    table[column] = values
+    try:
+        arrow = pa.table(table)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return  # pyarrow cannot store this mix of types in one column: no such file can exist
+    path = tmp_path_factory.mktemp("fuzz") / f"{split}-00000-of-00001.parquet"
+    pq.write_table(arrow, path)
+    try:
+        columns = _read_parquet([path], split)
+    except DataError as exc:
+        assert str(exc).startswith(f"{path}: row ") and f"column {column}: expected" in str(exc)
+        assert "\n" not in str(exc)
+        return
+    labels = {-1, 0, 1} if split == "test" else {0, 1}
+    assert all(isinstance(v, str) and v.strip() for c in ("sentence1", "sentence2") for v in columns[c])
+    assert all(type(v) is int and v in labels for v in columns["label"])
+    assert all(type(v) is int and 0 <= v < 2**31 for v in columns["idx"])
