@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from pytest_finetune._io import atomic_write_text
-from pytest_finetune.config.options import OPTIONS_BY_DEST, PROFILES
+from pytest_finetune.config.options import OPTIONS_BY_DEST
+from pytest_finetune.runs.config import PROFILES
 from pytest_finetune.errors import FinetuneError
 from pytest_finetune.upgrade.envs import EnvBuildError, EnvBuilder
 from pytest_finetune.upgrade.progress import Progress
