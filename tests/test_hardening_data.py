@@ -538,3 +538,27 @@ def test_empty_sentence_in_parquet_is_refused(tmp_path):
     with pytest.raises(DataError) as info:
         load(folder, tmp_path / "cache")
     assert one_line(info.value) == f"{bad}: row 1: column sentence2: expected a non-empty string, found ' ' (str)"
+
+
+def test_extra_header_column_is_named(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_text(HEADER.replace("\n", "\tNotes\n") + ROWS, encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        read_glue_tsv(path)
+    assert re.match(rf"{re.escape(str(path))}:1: bad header \(extra column\(s\) 'Notes'\)", one_line(info.value))
+
+
+def test_cache_that_cannot_be_written_names_the_option_and_leaves_nothing(tmp_path, monkeypatch):
+    from datasets import DatasetDict
+
+    def full_disk(self, path, **kwargs):
+        Path(path, "half.arrow").write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(DatasetDict, "save_to_disk", full_disk)
+    folder = tsv_folder(tmp_path / "d")
+    with pytest.raises(ConfigError) as info:
+        load(folder, tmp_path / "cache")
+    assert re.match(r"--finetune-cache-dir / PYTEST_FINETUNE_CACHE .*: cannot write to the cache folder "
+                    r".*/mrpc \(No space left on device\); expected a writable folder", one_line(info.value))
+    assert [p.name for p in (tmp_path / "cache" / "mrpc").iterdir()] == []

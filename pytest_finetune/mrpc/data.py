@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from pytest_finetune._io import atomic_write_text, file_lock
+from pytest_finetune._io import atomic_write_text, dumps_json, file_lock
 from pytest_finetune.config.options import OPTIONS_BY_DEST
 from pytest_finetune.errors import ConfigError, DataError
 from pytest_finetune.mrpc.data_files import (TSV_SPLITS, content_digest, local_folder,
@@ -104,7 +104,10 @@ def read_glue_tsv(path: Path, split: str | None = None) -> dict[str, list]:
                         f"only test.tsv may be unlabelled, expected the columns {expected}")
     if not is_test and header != TSV_HEADER:
         missing = [name for name in TSV_HEADER if name not in header]
-        problem = f"missing column(s) {', '.join(missing)}" if missing else "columns out of order"
+        extra = [name for name in header if name not in TSV_HEADER]
+        problem = (f"missing column(s) {', '.join(missing)}" if missing else
+                   f"extra column(s) {_shown(', '.join(repr(n) for n in extra))}" if extra else
+                   "columns out of order")
         raise DataError(f"{path}:1: bad header ({problem}); expected the tab-separated "
                         f"columns {expected}, found {_shown(' | '.join(header))}")
     columns: dict[str, list] = {"sentence1": [], "sentence2": [], "label": [], "idx": []}
@@ -265,9 +268,13 @@ def _cache_root(cache_dir: str | Path | None) -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"{OPTIONS_BY_DEST['cache_dir'].describe()}: cannot create the cache folder "
-                          f"{root} ({exc.strerror or exc}); expected a writable folder") from None
+        raise _cache_error("create", root, exc) from None
     return root
+
+
+def _cache_error(action: str, root: Path, exc: OSError) -> ConfigError:
+    return ConfigError(f"{OPTIONS_BY_DEST['cache_dir'].describe()}: cannot {action} the cache folder "
+                       f"{root} ({exc.strerror or exc}); expected a writable folder")
 
 
 def _build_cache(target: Path, files: dict[str, list[Path]], source_digest: str) -> None:
@@ -280,16 +287,21 @@ def _build_cache(target: Path, files: dict[str, list[Path]], source_digest: str)
     for split, paths in files.items():
         columns = read_glue_tsv(paths[0], split) if paths[0].suffix == ".tsv" else _read_parquet(paths, split)
         splits[split] = Dataset.from_dict(columns, features=FEATURES, split=split)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    except OSError as exc:
+        raise _cache_error("write to", target.parent, exc) from None
     try:
         DatasetDict(splits).save_to_disk(str(tmp))
-        manifest = _manifest(tmp, source_digest)
-        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+        (tmp / MANIFEST_NAME).write_text(dumps_json(_manifest(tmp, source_digest)), encoding="utf-8")
         if os.path.lexists(target):
             stale = target.with_name(f".tmp-stale-{uuid.uuid4().hex}")
             os.rename(target, stale)
             _remove(stale)
         os.rename(tmp, target)
+    except OSError as exc:  # a full disk, a folder turned read-only
+        _remove(tmp)
+        raise _cache_error("write to", target.parent, exc) from None
     except BaseException:
         _remove(tmp)
         raise
