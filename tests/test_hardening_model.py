@@ -376,21 +376,63 @@ def test_unreadable_config_is_one_line(tmp_path):
 
 # -- class 12: accelerate state does not leak from one loop run into the next --------------
 
-def test_loop_runs_fp32_then_bf16_then_fp32_in_one_process():
+@pytest.fixture
+def one_thread():
+    """Rows of a few tokens: on a loaded 2-core runner two OpenMP threads waiting for each
+    other at every op make each step many times slower than one thread (restored after)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_loop_runs_fp32_then_bf16_then_fp32_in_one_process(tmp_path, one_thread):
     """As a session with tiny runs and then gpu-profile (bf16) runs does, on CPU in seconds."""
     from accelerate.state import AcceleratorState
 
-    from pytest_finetune.mrpc.sources import TINY_RANDOM_BERT
     from pytest_finetune.runs.loop import train_loop
     from pytest_finetune.runs.prepare import Prepared
 
-    tokenizer = load_tokenizer(TINY_RANDOM_BERT)
+    folder = str(wordpiece_folder(tmp_path / "model"))
+    tokenizer = load_tokenizer(folder)
     data = Dataset.from_list([dict(row, labels=i % 2) for i, row in enumerate(tokenized(tokenizer) * 4)])
     data.set_format("torch")
     for precision in ("no", "bf16", "no"):
-        config = profile_config("tiny", runner="loop", model=TINY_RANDOM_BERT, device="cpu",
+        config = profile_config("tiny", runner="loop", model=folder, device="cpu",
                                 precision=precision, epochs=1, batch_size=4)
-        prepared = Prepared(config, "cpu", tokenizer, load_model(TINY_RANDOM_BERT), data, data,
+        prepared = Prepared(config, "cpu", tokenizer, load_model(folder), data, data,
                             make_collator(tokenizer))
         out = train_loop(prepared, progress=False)
         assert len(out.losses) == 3 and AcceleratorState().mixed_precision == precision
+
+
+# -- as a user of the plugin sees them --------------------------------------------------------
+
+@pytest.mark.slow
+def test_plugin_user_gets_one_line_for_a_folder_without_tokenizer(pytester, tmp_path):
+    folder = wordpiece_folder(tmp_path / "model")
+    (folder / "vocab.txt").unlink()
+    pytester.makepyfile("def test_uses_tokenizer(tokenizer):\n    pass\n")
+    result = pytester.runpytest("--finetune-model", str(folder))
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*model: no tokenizer files; expected one of tokenizer.json, vocab.txt*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+@pytest.mark.slow
+def test_plugin_runs_custom_code_only_with_the_trust_option(pytester, tmp_path, monkeypatch):
+    import transformers.dynamic_module_utils as dynamic
+
+    monkeypatch.setattr(dynamic, "HF_MODULES_CACHE", str(tmp_path / "modules"))
+    monkeypatch.syspath_prepend(str(tmp_path / "modules"))
+    folder, marker = remote_code_folder(tmp_path, "tokenizer_config.json")
+    pytester.makepyfile("def test_uses_tokenizer(tokenizer):\n"
+                        "    assert type(tokenizer).__name__ == 'CustomTokenizer'\n")
+    refused = pytester.runpytest("--finetune-model", str(folder))
+    refused.assert_outcomes(errors=1)
+    refused.stdout.fnmatch_lines(["*name custom code (auto_map) that pytest-finetune does not run unless "
+                                  "you allow it with --finetune-trust-remote-code*"])
+    assert not marker.exists()
+    monkeypatch.setenv("PYTEST_FINETUNE_TRUST_REMOTE_CODE", "1")
+    pytester.runpytest("--finetune-model", str(folder)).assert_outcomes(passed=1)
+    assert marker.read_text() == "ran"
