@@ -224,6 +224,25 @@ def test_custom_code_runs_when_the_user_trusts_it(tmp_path, monkeypatch):
     assert type(model).__name__ == "CustomModel"
 
 
+def test_transformers_own_custom_code_refusal_names_the_option(tmp_path, monkeypatch):
+    """A Hub model's custom code is seen by transformers only: its refusal becomes ours."""
+    folder = wordpiece_folder(tmp_path / "model")
+
+    def refuses(*args, **kwargs):
+        raise ValueError("The repository org/model contains custom code which must be executed to "
+                         "correctly load the model.\nPlease pass the argument `trust_remote_code=True`")
+
+    monkeypatch.setattr(modeling.AutoTokenizer, "from_pretrained", refuses)
+    raises_one_line(r"model .*model: its files name custom code \(auto_map\) .* --finetune-trust-remote-code",
+                    load_tokenizer, str(folder))
+
+
+def test_model_path_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "model.bin").write_bytes(b"x")
+    raises_one_line(r"model folder .*model\.bin is a file; pass --finetune-model",
+                    modeling.resolve_model, str(tmp_path / "model.bin"))
+
+
 def test_trust_option_is_off_unless_given():
     option = OPTIONS_BY_DEST["trust_remote_code"]
     assert resolve(option, None, None, environ={}) is False

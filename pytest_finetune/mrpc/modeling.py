@@ -103,12 +103,19 @@ def resolve_model(name: str | Path | None) -> str:
                          f"the local cache; {MODEL_HINT}") from None
 
 
+def _remote_code_error(path: str, where: str) -> ModelError:
+    option = OPTIONS_BY_DEST["trust_remote_code"]
+    return ModelError(f"model {path}: {where} name custom code (auto_map) that pytest-finetune "
+                      f"does not run unless you allow it with {option.describe()}")
+
+
 def _refuse_remote_code(path: str, trust_remote_code: bool, config: Any = None) -> None:
     """A model that ships its own Python code (``auto_map``) runs it only when trusted.
 
     transformers asks on the terminal (and waits) when ``trust_remote_code`` is left unset,
     and runs the code on "y"; a test session must never prompt, so the answer is always
-    given, and it is "no" unless the user passed the option.
+    given, and it is "no" unless the user passed the option. A local folder is read before
+    transformers sees it; a Hub model's config is checked once loaded (without its code).
     """
     if trust_remote_code:
         return
@@ -121,21 +128,27 @@ def _refuse_remote_code(path: str, trust_remote_code: bool, config: Any = None) 
     elif config is not None and getattr(config, "auto_map", None):
         where.append("config.json")
     if where:
-        option = OPTIONS_BY_DEST["trust_remote_code"]
-        raise ModelError(f"model {path}: {' and '.join(where)} name custom code (auto_map) that "
-                         f"pytest-finetune does not run unless you allow it with {option.describe()}")
+        raise _remote_code_error(path, " and ".join(where))
+
+
+def _cannot_load(what: str, path: str, exc: Exception, trust_remote_code: bool) -> ModelError:
+    """One line for a library error; transformers' own refusal of custom code names our option."""
+    if not trust_remote_code and "trust_remote_code" in str(exc):
+        return _remote_code_error(path, "its files")
+    return ModelError(f"{what} of {path}: cannot load ({library_message(exc)})")
 
 
 def _load_config(path: str, trust_remote_code: bool, **kwargs: Any) -> Any:
+    _refuse_remote_code(path, trust_remote_code)
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
     except Exception as exc:
-        raise ModelError(f"config of {path}: cannot load ({library_message(exc)})") from None
+        raise _cannot_load("config", path, exc, trust_remote_code) from None
     _refuse_remote_code(path, trust_remote_code, config)
     return config
 
 
-def _check_vocabulary(path: str, tokenizer: PreTrainedTokenizerBase, trust_remote_code: bool) -> None:
+def _check_vocabulary(path: str, tokenizer: PreTrainedTokenizerBase, config: Any) -> None:
     """The tokenizer has real words, and no id beyond the model's embedding matrix."""
     size = len(tokenizer)
     words = size - len(set(tokenizer.all_special_ids))
@@ -143,7 +156,7 @@ def _check_vocabulary(path: str, tokenizer: PreTrainedTokenizerBase, trust_remot
         raise ModelError(f"tokenizer of {path} has {size} tokens, all special: its vocabulary "
                          "files are missing or empty; expected tokenizer.json or vocab.txt etc. "
                          "with the model's vocabulary")
-    vocab_size = getattr(_load_config(path, trust_remote_code), "vocab_size", None)
+    vocab_size = getattr(config, "vocab_size", None)
     if not isinstance(vocab_size, int) or vocab_size < 1:
         return  # composite configs keep it elsewhere; the embedding lookup would then fail loudly
     if size > vocab_size:
@@ -165,12 +178,12 @@ def load_tokenizer(name: str | Path | None, trust_remote_code: bool = False) -> 
         raise ModelError(f"model folder {folder}: no tokenizer files; expected one of "
                          f"{', '.join(TOKENIZER_FILES)} (save the tokenizer with the model: "
                          "tokenizer.save_pretrained(folder))")
-    _refuse_remote_code(path, trust_remote_code)
+    config = _load_config(path, trust_remote_code)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=trust_remote_code)
     except Exception as exc:
-        raise ModelError(f"tokenizer of {path}: cannot load ({library_message(exc)})") from None
-    _check_vocabulary(path, tokenizer, trust_remote_code)
+        raise _cannot_load("tokenizer", path, exc, trust_remote_code) from None
+    _check_vocabulary(path, tokenizer, config)
     if tokenizer.pad_token is None:
         raise ModelError(f"tokenizer of {path} has no pad token, so batches cannot be padded; "
                          "set one (e.g. tokenizer.pad_token = tokenizer.eos_token) or use a model "
@@ -228,7 +241,6 @@ def load_model(name: str | Path | None, num_labels: int = 2, trust_remote_code: 
     if name == TINY_RANDOM_BERT:
         return tiny_random_bert(num_labels=num_labels, **overrides)
     path = resolve_model(name)
-    _refuse_remote_code(path, trust_remote_code)
     stored = _load_config(path, trust_remote_code)
     config = _load_config(path, trust_remote_code, num_labels=num_labels, **overrides)
     problem = getattr(stored, "problem_type", None)
@@ -249,7 +261,7 @@ def load_model(name: str | Path | None, num_labels: int = 2, trust_remote_code: 
             trust_remote_code=trust_remote_code,
         )
     except Exception as exc:
-        raise ModelError(f"weights of {path}: cannot load ({library_message(exc)})") from None
+        raise _cannot_load("weights", path, exc, trust_remote_code) from None
     _check_loading_info(path, model, info)
     return model
 
