@@ -46,12 +46,16 @@ def _report(versions, ga="passed", ga_message="", trainer_acc=0.75, trainer_verd
 
 
 class Issue:
-    id = "huggingface/transformers#47688"
-    link = "https://github.com/huggingface/transformers/issues/47688"
-    checks = (GA,)
+    """The shape of an entry of pytest_finetune.compat.known_issues."""
+    id = "transformers-47688"
+    package = "transformers"
+    url = "https://github.com/huggingface/transformers/issues/47688"
 
-    def affects(self, versions):
-        return versions.get("transformers", "0").split(".")[0] >= "5"
+    def applies(self, version=None):
+        return int(version.split(".")[0]) >= 5
+
+    def explains(self, nodeid):
+        return nodeid.endswith(f"test_parity.py::{GA}")
 
 
 def test_same_reports_are_safe():
@@ -86,7 +90,7 @@ def test_ga_regression_is_named_with_its_known_upstream_issue():
     assert (match.on_old, match.on_new) == (False, True)
     text = verdict.text()
     assert f"test_parity.py::{GA}  passed  xfailed  regression  {Issue.id}" in text
-    assert Issue.link in text and "introduced by the upgrade" in text
+    assert Issue.url in text and "introduced by the upgrade" in text
     assert verdict.to_dict()["verdict"] == "regression"
 
 
@@ -167,3 +171,22 @@ def test_json_and_markdown_hold_versions_and_specs():
     markdown = verdict.markdown()
     assert markdown.startswith("## pytest-finetune upgrade: regression")
     assert "| transformers | 4.57.6 | 5.24.0 | changed |" in markdown
+
+
+def test_known_issue_on_both_sides_is_named_but_not_a_regression():
+    old = _report({**VERSIONS_OLD, "transformers": "5.0.0"}, ga="xfailed")
+    new = _report(VERSIONS_NEW, ga="xfailed")
+    verdict = build_verdict(old, new, known_issues=[Issue()])
+    assert verdict.exit_code == 0 and verdict.checks == []
+    (match,) = verdict.known_issues
+    assert (match.on_old, match.on_new, match.versions) == (True, True, ["5.0.0", "5.24.0"])
+    assert "applies on both sides" in verdict.text()
+
+
+def test_upgrade_that_leaves_a_known_issue_behind_says_so():
+    old = _report(VERSIONS_NEW, ga="xfailed")
+    new = _report({**VERSIONS_NEW, "transformers": "4.57.6"}, ga="passed")
+    verdict = build_verdict(old, new, known_issues=[Issue()])
+    assert verdict.exit_code == 0 and verdict.known_issues == []
+    assert [c.kind for c in verdict.checks] == ["improvement"]
+    assert any("transformers-47688" in note and "leaves it behind" in note for note in verdict.notes)

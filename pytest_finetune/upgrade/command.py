@@ -51,13 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rebuild", action="store_true", help="rebuild both environments")
 
 
-def _example_text(data: str | None) -> Callable[[int], str]:
-    """Validation example ``i`` of MRPC as the user reads it, for a tokenizer drift line."""
+def mrpc_example_text(data: str) -> Callable[[int], str]:
+    """Validation example ``i`` of MRPC as a reader knows it (both sentences), for a
+    tokenizer drift line. Loaded only when a drift needs it."""
     def render(index: int) -> str:
         from pytest_finetune.mrpc.data import load_mrpc
-        from pytest_finetune.mrpc.sources import HUB_SOURCE
 
-        row = load_mrpc(data or HUB_SOURCE)["validation"][index]
+        row = load_mrpc(data)["validation"][index]
         return f"\"{row['sentence1']}\" / \"{row['sentence2']}\""
 
     return render
@@ -65,24 +65,30 @@ def _example_text(data: str | None) -> Callable[[int], str]:
 
 def _known_issues() -> Sequence[Any]:
     try:
-        from pytest_finetune.compat.known_issues import KNOWN_ISSUES  # noqa: F401
-    except ImportError:
+        from pytest_finetune.compat.known_issues import KNOWN_ISSUES
+    except ImportError:  # until the known-issues table lands on main
         return ()
     return KNOWN_ISSUES
+
+
+def _data_source(given: str | None) -> str:
+    """The MRPC source both sides use (command line > environment > default), as an absolute
+    path: the suites run in other folders."""
+    from pytest_finetune.config.options import resolve
+    from pytest_finetune.mrpc.sources import HUB_SOURCE
+
+    source = str(resolve(OPTIONS_BY_DEST["data"], given, None))  # checks that a folder exists
+    return source if source == HUB_SOURCE else str(Path(source).expanduser().resolve())
 
 
 def upgrade(args: argparse.Namespace, out=None) -> int:
     """Run the whole upgrade check; returns the exit code."""
     from pytest_finetune.mrpc.data import default_cache_dir
-    from pytest_finetune.mrpc.sources import HUB_SOURCE
 
     out = out or sys.stdout
     progress = Progress()
     sides = build_sides(args.old, args.new)
-    data = args.data or None
-    if data and data != HUB_SOURCE and not Path(data).expanduser().is_dir():
-        raise UpgradeInputError(f"--data {data}: folder does not exist (expected GLUE TSV or parquet files)")
-    data = str(Path(data).expanduser().resolve()) if data and data != HUB_SOURCE else data
+    data = _data_source(args.data)
     output = Path(args.output)
     builder = EnvBuilder(Path(args.cache_dir) if args.cache_dir else default_cache_dir(), progress, args.installer)
     progress.say(f"old: {' '.join(sides[0].requirements)}")
@@ -90,7 +96,7 @@ def upgrade(args: argparse.Namespace, out=None) -> int:
     envs = [builder.ensure(side, rebuild=args.rebuild) for side in sides]
     reports = [run_suite(env, args.profile, output, progress, data) for env in envs]
     verdict: Verdict = build_verdict(
-        reports[0], reports[1], known_issues=_known_issues(), example_text=_example_text(data),
+        reports[0], reports[1], known_issues=_known_issues(), example_text=mrpc_example_text(data),
         requirements={side.label: list(side.requirements) for side in sides})
     out.write("\n" + verdict.text())
     for path, text in ((args.json_path, verdict.to_json()), (args.markdown, verdict.markdown())):

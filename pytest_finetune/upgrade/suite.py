@@ -15,6 +15,7 @@ from typing import Any
 
 from pytest_finetune.upgrade.envs import Env
 from pytest_finetune.upgrade.progress import Progress
+from pytest_finetune.upgrade.specs import UpgradeInputError
 
 # The repository's guard tests, for a source tree that predates ``pytest-finetune check``.
 _REPO_GUARD_TESTS = ("test_tokenize_collate.py", "test_padding_properties.py", "test_parity.py",
@@ -27,10 +28,10 @@ class SuiteError(Exception):
 
 def suite_command(env: Env, profile: str, report: Path, data: str | None) -> tuple[list[str], Path | None]:
     """The command that runs the guard suite with ``--finetune-report``, and its folder."""
-    extra = ["--finetune-data", data] if data else []
     if importlib.util.find_spec("pytest_finetune.guard") is not None:
         return [str(env.python), "-m", "pytest_finetune", "check", "--profile", profile,
-                "--report", str(report), *extra], None
+                "--report", str(report), *(["--data", data] if data else [])], None
+    extra = ["--finetune-data", data] if data else []
     import pytest_finetune
 
     tree = Path(pytest_finetune.__file__).resolve().parents[1]
@@ -50,6 +51,10 @@ def run_suite(env: Env, profile: str, out_dir: Path, progress: Progress, data: s
     versions = ", ".join(f"{k} {v}" for k, v in env.versions.items() if k in ("transformers", "torch"))
     status = progress.run(f"[{env.side.label}] guard suite, profile {profile} ({versions})", command, log,
                           env=env.subprocess_env(), cwd=cwd)
+    if status == 2 and not report.is_file():  # check's "bad input": e.g. no MRPC where it was told to look
+        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
+        raise UpgradeInputError(f"[{env.side.label}] the guard suite refused its input: "
+                                f"{tail[0] if tail else 'no output'} (log: {log})")
     if status not in (0, 1) or not report.is_file():
         tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] if log.is_file() else []
         raise SuiteError(f"[{env.side.label}] the guard suite did not run to the end (exit {status}): "

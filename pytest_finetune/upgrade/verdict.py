@@ -32,13 +32,16 @@ MISSING = "not run"
 
 
 class KnownIssue(Protocol):
-    """What the verdict needs from an entry of the known-issues table."""
+    """What the verdict needs from an entry of the known-issues table
+    (``pytest_finetune.compat.known_issues``)."""
 
     id: str
-    link: str
-    checks: Sequence[str]
+    package: str
+    url: str
 
-    def affects(self, versions: Mapping[str, str]) -> bool: ...
+    def applies(self, version: str | None = None) -> bool: ...
+
+    def explains(self, nodeid: str) -> bool: ...
 
 
 @dataclass
@@ -76,9 +79,11 @@ class MetricRow:
 @dataclass
 class IssueMatch:
     id: str
-    link: str
-    checks: list[str]
-    on_old: bool
+    url: str
+    package: str
+    versions: list[str | None]  # the package's version on old and on new
+    checks: list[str]  # the checks it explains that failed or xfailed on new
+    on_old: bool  # the old version is inside the entry's range
     on_new: bool
 
 
@@ -151,7 +156,8 @@ class Verdict:
                                _with_verdict(m.new, m.new_verdict), m.kind] for m in self.metrics]))
         if self.known_issues:
             sections.append(("Known upstream issues matched", None, [
-                f"{i.id} ({i.link}): explains {', '.join(i.checks)}; "
+                f"{i.id} ({i.url}): {i.package} {i.versions[0]} -> {i.versions[1]}; explains "
+                f"{', '.join(i.checks)}; "
                 f"{'applies on both sides' if i.on_old else 'introduced by the upgrade (applies on new, not on old)'}"
                 for i in self.known_issues]))
         if self.notes:
@@ -317,20 +323,26 @@ def _metrics(old: Mapping[str, Any], new: Mapping[str, Any], verdict: Verdict) -
             y["now"] if y else None, old_verdict, new_verdict, _metric_kind(old_verdict, new_verdict)))
 
 
-def _known_issues(verdict: Verdict, issues: Iterable[KnownIssue]) -> None:
-    """Entries whose checks changed or fail on new, and that apply to new's versions."""
-    involved = {c.check: c for c in verdict.checks + verdict.failing_on_both if c.new not in GOOD}
+def _known_issues(new: Mapping[str, Any], verdict: Verdict, issues: Iterable[KnownIssue]) -> None:
+    """Entries that apply to new's versions and explain a check that failed or xfailed there.
+    An entry that applied on old only is a fix the upgrade brings: a note."""
+    failing_on_new = {check_id(nodeid) for nodeid, entry in new.get("tests", {}).items()
+                      if entry.get("outcome") in ("failed", "error", "xfailed")}
+    listed = {c.check: c for c in verdict.checks + verdict.failing_on_both}
     for issue in issues:
-        on_new = issue.affects(verdict.versions.get("new", {}))
-        matched = sorted(check for check in involved
-                         if any(check == name or check.endswith(f"::{name}") or
-                                check.split("::")[-1].split("[")[0] == name for name in issue.checks))
+        versions = [verdict.versions[side].get(issue.package) for side in ("old", "new")]
+        on_old, on_new = (issue.applies(v) if v else False for v in versions)
+        if on_old and not on_new:
+            verdict.notes.append(f"known upstream issue {issue.id} ({issue.url}) applies to {issue.package} "
+                                 f"{versions[0]} but not to {versions[1]}: the upgrade leaves it behind")
+        matched = sorted(check for check in failing_on_new if issue.explains(check))
         if not on_new or not matched:
             continue
         for check in matched:
-            involved[check].known_issue = issue.id
-        verdict.known_issues.append(IssueMatch(issue.id, issue.link, matched,
-                                               issue.affects(verdict.versions.get("old", {})), on_new))
+            if check in listed:
+                listed[check].known_issue = issue.id
+        verdict.known_issues.append(IssueMatch(issue.id, issue.url, issue.package, versions, matched,
+                                               on_old, on_new))
 
 
 def build_verdict(old: Mapping[str, Any], new: Mapping[str, Any], *,
@@ -344,5 +356,5 @@ def build_verdict(old: Mapping[str, Any], new: Mapping[str, Any], *,
     _check_changes(old, new, verdict)
     _drift(old, new, verdict, example_text)
     _metrics(old, new, verdict)
-    _known_issues(verdict, known_issues)
+    _known_issues(new, verdict, known_issues)
     return verdict
