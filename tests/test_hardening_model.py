@@ -7,6 +7,7 @@ byte-level BPE trained on a dozen words.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -340,6 +341,21 @@ def test_checks_work_for_models_without_segment_ids(tmp_path, kind):
     model = load_model(str(folder)).eval()
     with torch.no_grad():  # the collated batch is what the model takes
         assert model(**make_collator(tokenizer)(features)).logits.shape == (3, 2)
+
+
+@pytest.mark.parametrize("runner", ["loop", "trainer"])
+def test_model_without_segment_ids_trains_on_mrpc(tmp_path_factory, finetune_run, mrpc_raw, runner, one_thread):
+    """The whole pipeline with RoBERTa: tokenize MRPC, fingerprint it, train one epoch."""
+    from pytest_finetune.mrpc.preprocessing import tokenize_mrpc
+
+    folder = tmp_path_factory.getbasetemp() / "roberta-mrpc" / "model"
+    if not folder.exists():
+        roberta_folder(folder)
+    validation = tokenize_mrpc(mrpc_raw, load_tokenizer(str(folder)), max_length=32)["validation"]
+    assert "token_type_ids" not in validation.column_names
+    assert tokenized_fingerprint(validation)["examples"] == len(mrpc_raw["validation"])
+    result = finetune_run(runner=runner, profile="tiny", model=str(folder), epochs=1, device="cpu")
+    assert len(result.losses) == 4 and all(math.isfinite(loss) for loss in result.losses)
 
 
 def test_separator_missing_without_segment_ids_is_caught(tmp_path):
