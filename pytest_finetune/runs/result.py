@@ -16,14 +16,11 @@ VERSIONED_PACKAGES = ("torch", "transformers", "datasets", "evaluate", "accelera
 
 def library_versions() -> dict[str, str]:
     """The versions a baseline is only valid for; a diff of these explains most moves."""
-    from importlib.metadata import PackageNotFoundError, version
+    from pytest_finetune.compat.versions import installed_version
 
     found = {"python": platform.python_version()}
     for name in VERSIONED_PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "not installed"
+        found[name] = installed_version(name) or "not installed"
     return found
 
 

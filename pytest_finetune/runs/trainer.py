@@ -1,6 +1,7 @@
 """The course's ``transformers.Trainer`` recipe on today's API.
 
-(``eval_strategy``, ``processing_class``, ``torch.optim.AdamW`` via ``optim="adamw_torch"``.)
+(``eval_strategy``, ``processing_class``, ``torch.optim.AdamW`` via ``optim="adamw_torch"``;
+keywords that differ between transformers 4.x and 5.x come from ``pytest_finetune.compat``.)
 The subclass only adds the non-finite-loss stop; everything else is stock Trainer, since
 stock Trainer behaviour is what users need guarded.
 """
@@ -12,6 +13,7 @@ import tempfile
 import numpy as np
 from transformers import Trainer, TrainingArguments
 
+from pytest_finetune.compat.versions import length_grouping_arguments
 from pytest_finetune.errors import NonFiniteLossError
 from pytest_finetune.mrpc.metric import load_metric
 from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE, Prepared
@@ -64,7 +66,7 @@ def train_trainer(prepared: Prepared, progress: bool = True) -> RunnerOutput:
             use_cpu=prepared.device == "cpu",
             bf16=config.precision == "bf16",
             fp16=config.precision == "fp16",
-            train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+            **length_grouping_arguments(config.group_by_length),
             dataloader_num_workers=0,
         )
         trainer = _HarnessTrainer(

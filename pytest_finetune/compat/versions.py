@@ -1,0 +1,51 @@
+"""The differences between the library releases pytest-finetune supports, in one place.
+
+Supported: transformers 4.46 through 5.x (see ``pyproject.toml`` for the floors of every
+dependency, and ``.ci/oldest-pins.txt`` for the oldest set CI runs). The runners call the
+functions here instead of testing versions themselves, so a new difference is added here
+once and every caller follows.
+
+Differences are detected by feature (does the installed class take this keyword?), not by
+version number: a feature test is right for every release in between, including dev builds,
+while a version table would need to know the exact release that changed.
+
+Found so far, by running the fast tier on transformers 4.57.6 and 5.24.0:
+
+- ``TrainingArguments`` chooses the train order with ``train_sampling_strategy="random" |
+  "group_by_length"`` in 5.x, and with the boolean ``group_by_length`` in 4.x (where
+  ``train_sampling_strategy`` is an unknown keyword and fails the run at once).
+
+Not differences (checked, so nobody adds a branch for them): ``eval_strategy``,
+``processing_class``, ``use_cpu``, ``Trainer.training_step(..., num_items_in_batch)``,
+``transformers.trainer_pt_utils.LengthGroupedSampler`` and accelerate's
+``DataLoaderConfiguration(use_seedable_sampler=True)`` exist on both sides.
+
+Importing this module imports neither torch nor transformers: the ``upgrade`` command and
+the plugin's startup use it in environments where loading them costs seconds.
+"""
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+
+def installed_version(package: str) -> str | None:
+    """The installed distribution's version string (``"5.24.0"``), or None when it is not
+    installed. Reads package metadata only: the package itself is not imported."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def length_grouping_arguments(group_by_length: bool) -> dict[str, Any]:
+    """``TrainingArguments`` keywords for a shuffled (False) or length-grouped (True) train
+    order, spelled the way the installed transformers wants them.
+
+    transformers 5.x: ``train_sampling_strategy``; 4.x: ``group_by_length``.
+    """
+    from transformers import TrainingArguments
+
+    if "train_sampling_strategy" in TrainingArguments.__dataclass_fields__:
+        return {"train_sampling_strategy": "group_by_length" if group_by_length else "random"}
+    return {"group_by_length": group_by_length}
