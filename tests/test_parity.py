@@ -3,7 +3,6 @@
 Dropout is off and both use the same seed, sampler, optimizer, schedule and clipping, so
 any difference is a difference in how the runners train. The tiny random BERT keeps it fast.
 """
-import pytest
 
 PARITY = dict(profile="tiny", model="tiny-random-bert", dropout=0.0, train_limit=64, epochs=2)
 TOLERANCE = 1e-4  # absolute, per step: float32 summation-order noise is ~1e-6 here
@@ -29,11 +28,9 @@ def test_loop_gradient_accumulation_equals_large_batch(finetune_run):
     assert diff <= TOLERANCE, f"loop: GA=2 x batch 4 differs from batch 8 by {diff:.2e}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "transformers 5.24 Trainer does not divide the loss by gradient_accumulation_steps for "
-    "BertForSequenceClassification (its forward takes **kwargs, so Trainer assumes the model "
-    "normalizes by num_items_in_batch, which it does not): GA=2 x batch 4 logs ~2x the loss "
-    "of batch 8 and takes a 2x larger update. Remove this xfail when upstream fixes it."))
+# Broken by transformers >= 5.0 (upstream issue 47688): the known-issues table
+# (pytest_finetune.compat.known_issues, entry transformers-47688) makes this a strict xfail
+# there; on 4.x it must pass.
 def test_trainer_gradient_accumulation_equals_large_batch(finetune_run):
     big = finetune_run(runner="trainer", batch_size=8, **PARITY)
     accumulated = finetune_run(runner="trainer", batch_size=4, grad_accum=2, **PARITY)

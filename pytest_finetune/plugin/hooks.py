@@ -17,10 +17,13 @@ from pytest_finetune.config.settings import FinetuneSettings
 from pytest_finetune.report.session import SessionReport
 from pytest_finetune.plugin.stash import SESSION_LOG, SETTINGS, settings_of
 from pytest_finetune.checks.hypothesis_profiles import use_profile
+from pytest_finetune.plugin.known_issues import MARKER as KNOWN_ISSUE_MARKER
+from pytest_finetune.plugin.known_issues import MARKER_HELP as KNOWN_ISSUE_HELP, apply_known_issues
 
 MARKERS = {
     "gpu": "needs a CUDA GPU; skipped with a reason on machines without one (run: pytest -m gpu)",
     "full": "trains on all of MRPC (minutes on CPU; select with -m full, deselect with -m 'not full')",
+    KNOWN_ISSUE_MARKER: KNOWN_ISSUE_HELP,
 }
 
 
@@ -51,7 +54,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
-        config.addinivalue_line("markers", f"{name}: {text}")
+        signature = "(id)" if name == KNOWN_ISSUE_MARKER else ""  # shown by pytest --markers
+        config.addinivalue_line("markers", f"{name}{signature}: {text}")
     cli = {o.dest: config.getoption(f"finetune_{o.dest}") for o in OPTIONS}
     ini = {o.dest: config.getini(o.ini) for o in OPTIONS}
     root = config.inipath.parent if config.inipath else config.rootpath
@@ -102,6 +106,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"baselines {settings.baselines}"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    apply_known_issues(items)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("gpu") is not None:
         import torch
@@ -115,9 +123,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return  # the xdist controller reports for everyone
     report: SessionReport = config.stash[SESSION_LOG]
     settings = settings_of(config)
-    table, updates = report.table_lines(), report.update_lines()
-    if table or updates:
+    table, updates, known = report.table_lines(), report.update_lines(), report.known_issue_lines()
+    if table or updates or known:
         terminalreporter.write_sep("=", "pytest-finetune")
+    for line in known:
+        terminalreporter.write_line(line)
     for line in updates:
         terminalreporter.write_line(line)
     for line in table:

@@ -69,8 +69,21 @@ class UsedEvent:
     kind: str = field(default="used", init=False)
 
 
-Event = Union[ResultEvent, ComparisonEvent, UpdatedEvent, FingerprintEvent, UsedEvent]
-_TYPES = {cls.kind: cls for cls in (ResultEvent, ComparisonEvent, UpdatedEvent, FingerprintEvent, UsedEvent)}  # type: ignore[attr-defined]
+@dataclass
+class KnownIssueEvent:
+    """A test that an entry of the known-issues table explains: the entry (``to_dict()``),
+    the installed version of its package, and whether that version is inside its range."""
+
+    issue: dict[str, Any]
+    nodeid: str
+    installed: str | None
+    applies: bool
+    kind: str = field(default="known_issue", init=False)
+
+
+Event = Union[ResultEvent, ComparisonEvent, UpdatedEvent, FingerprintEvent, UsedEvent, KnownIssueEvent]
+_TYPES = {cls.kind: cls for cls in (ResultEvent, ComparisonEvent, UpdatedEvent, FingerprintEvent, UsedEvent,  # type: ignore[attr-defined]
+                                    KnownIssueEvent)}
 
 
 def as_property(event: Event) -> tuple[str, dict[str, Any]]:

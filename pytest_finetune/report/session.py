@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_finetune._io import write_json
-from pytest_finetune.report.events import ComparisonEvent, FingerprintEvent, ResultEvent, UpdatedEvent, events_in
+from pytest_finetune.report.events import (ComparisonEvent, FingerprintEvent, KnownIssueEvent, ResultEvent,
+                                           UpdatedEvent, events_in)
 from pytest_finetune.report.tables import format_table
 
 
@@ -23,6 +24,7 @@ class SessionReport:
         self.used_files: set[str] = set()
         self.fingerprints: dict[str, dict[str, Any]] = {}
         self.tests: dict[str, dict[str, Any]] = {}  # nodeid -> outcome, message, duration
+        self.known_issues: dict[str, dict[str, Any]] = {}  # entry id -> entry, installed, applies, checks run
 
     def pytest_runtest_logreport(self, report) -> None:
         """A pytest hook: this object is registered as a plugin for the session."""
@@ -45,6 +47,11 @@ class SessionReport:
 
     def add(self, user_properties) -> None:
         for event in events_in(user_properties):
+            if isinstance(event, KnownIssueEvent):
+                entry = self.known_issues.setdefault(event.issue["id"], {
+                    **event.issue, "installed": event.installed, "applies": event.applies, "checks_run": []})
+                entry["checks_run"].append(event.nodeid)
+                continue
             if isinstance(event, ResultEvent):
                 self.results[event.scenario] = event.result
             elif isinstance(event, ComparisonEvent):
@@ -76,6 +83,24 @@ class SessionReport:
             lines.append(f"wrote {item['file']} (seeds {seeds}): {change}")
         return lines
 
+    def known_issue_records(self) -> list[dict[str, Any]]:
+        """The table's entries that explain a check this session ran: the entry, the installed
+        version, whether it applied, and each explained check with its outcome."""
+        return [{**seen, "checks_run": [{"nodeid": nodeid, "outcome": self.tests.get(nodeid, {}).get("outcome")}
+                                        for nodeid in seen["checks_run"]]}
+                for _, seen in sorted(self.known_issues.items())]
+
+    def known_issue_lines(self) -> list[str]:
+        """One line per entry that applied (the installed version is inside its range)."""
+        lines = []
+        for record in self.known_issue_records():
+            if not record["applies"]:
+                continue
+            checks = ", ".join(f"{c['nodeid']} ({c['outcome']})" for c in record["checks_run"])
+            lines.append(f"known upstream issue {record['id']}: {record['package']} {record['installed']} "
+                         f"(affected {record['affected']}) {record['url']}: {record['title']}; explains {checks}")
+        return lines
+
     def unused_files(self, folder: Path) -> list[str]:
         if not self.used_files or not folder.is_dir():
             return []
@@ -90,7 +115,8 @@ class SessionReport:
         payload = {"results": self.results, "comparisons": {
             name: {key: value for key, value in comp.items() if key != "baseline"}
             for name, comp in self.comparisons.items()},
-            "fingerprints": self.fingerprints, "tests": self.tests, "versions": library_versions()}
+            "fingerprints": self.fingerprints, "tests": self.tests, "versions": library_versions(),
+            "known_issues": self.known_issue_records()}
         written = [write_json(path, payload)]
         for scenario, result in self.results.items():
             baseline = self.comparisons.get(scenario, {}).get("baseline")

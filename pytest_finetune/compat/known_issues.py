@@ -1,0 +1,108 @@
+"""Upstream bugs that make some of pytest-finetune's checks fail, kept as data.
+
+Each entry names the package and the version range it breaks (a ``packaging``
+``SpecifierSet``), the upstream report, and the checks it explains. The plugin applies the
+table at collection time (``pytest_finetune.plugin.known_issues``):
+
+- inside the range, an explained check is a *strict* xfail whose reason names the entry and
+  its link: it must still fail (an unexpected pass fails the session, which says that the
+  fix has landed and the range should end), and only with an ``AssertionError`` (a crash of
+  the harness is not the known bug and fails as usual);
+- outside the range the check runs as any other and must pass: an upgrade that brings the
+  bug in shows up as a failing check on the old side turning into a known issue on the new.
+
+A check is named by the end of its pytest node id, ``file.py::test_name`` (the file's name
+without its folder, so the entry still matches when the suite is run from another folder
+or from an installed package); a parametrized check matches all its parameters unless the
+entry names one (``file.py::test_name[param]``). Users can also mark their own tests with
+``@pytest.mark.finetune_known_issue("<id>")``.
+
+No torch here: the table, and ``KnownIssue.applies``, read package metadata only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from pytest_finetune.compat.versions import installed_version
+from pytest_finetune.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class KnownIssue:
+    id: str
+    package: str  # distribution name, as pip knows it
+    affected: SpecifierSet  # the versions that have the bug
+    url: str
+    title: str
+    checks: tuple[str, ...]  # node-id ends: "test_file.py::test_name"
+    evidence: str = ""  # which versions were measured broken and fine, and how
+    raises: tuple[type[BaseException], ...] = field(default=(AssertionError,))
+
+    def applies(self, version: str | None = None) -> bool:
+        """Whether ``version`` of the package (default: the installed one) has the bug.
+        Pre-releases and dev builds count (``5.25.0.dev0`` is inside ``>=5.0``); a package
+        that is not installed, or an unreadable version string, has no bug."""
+        if version is None:
+            version = installed_version(self.package)
+        if version is None:
+            return False
+        try:
+            return self.affected.contains(Version(version), prereleases=True)
+        except InvalidVersion:
+            return False
+
+    def explains(self, nodeid: str) -> bool:
+        """Whether the check with pytest node id ``nodeid`` is one this entry explains."""
+        bare = nodeid.split("[", 1)[0]
+        return any(_same_check(candidate, check) for check in self.checks
+                   for candidate in ((nodeid,) if "[" in check else (nodeid, bare)))
+
+    def reason(self, version: str | None) -> str:
+        """The xfail reason: entry, installed version, range, title and link on one line."""
+        return (f"known upstream issue {self.id} ({self.package} {version or 'not installed'}, "
+                f"affected {self.affected}): {self.title} ({self.url})")
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form (reports, ``pytest-finetune upgrade``)."""
+        return {"id": self.id, "package": self.package, "affected": str(self.affected),
+                "url": self.url, "title": self.title, "checks": list(self.checks),
+                "evidence": self.evidence}
+
+
+def _same_check(nodeid: str, check: str) -> bool:
+    return nodeid == check or nodeid.endswith("/" + check)
+
+
+KNOWN_ISSUES: tuple[KnownIssue, ...] = (
+    KnownIssue(
+        id="transformers-47688",
+        package="transformers",
+        affected=SpecifierSet(">=5.0"),
+        url="https://github.com/huggingface/transformers/issues/47688",
+        title=("Heads that declare **kwargs but drop num_items_in_batch train with an inflated "
+               "loss under gradient accumulation"),
+        checks=("test_parity.py::test_trainer_gradient_accumulation_equals_large_batch",),
+        evidence=("Trainer, tiny random BERT, no dropout, seed 42: batch 4 x GA 2 logs ~2x the "
+                  "per-step loss of batch 8 x GA 1 (max diff 0.71) on 5.0.0, 5.12.1 and 5.24.0; "
+                  "identical (max diff 0.0) on 4.57.6. BertForSequenceClassification.forward "
+                  "takes **kwargs, so Trainer leaves the division by the accumulation steps to "
+                  "the model, which ignores num_items_in_batch."),
+    ),
+)
+
+
+def known_issue(issue_id: str) -> KnownIssue:
+    """The entry with this id; a ConfigError naming the known ids otherwise."""
+    for issue in KNOWN_ISSUES:
+        if issue.id == issue_id:
+            return issue
+    known = ", ".join(issue.id for issue in KNOWN_ISSUES) or "none"
+    raise ConfigError(f"known issue {issue_id!r} is not in pytest-finetune's table (known: {known})")
+
+
+def issues_explaining(nodeid: str) -> list[KnownIssue]:
+    """The entries whose ``checks`` name this test, in table order."""
+    return [issue for issue in KNOWN_ISSUES if issue.explains(nodeid)]
