@@ -366,7 +366,9 @@ def test_cache_build_waits_for_the_lock_held_by_another_worker(tmp_path):
 
     folder = tsv_folder(tmp_path / "d")
     cache = tmp_path / "cache"
-    key = f"{content_digest(split_files(folder)[1])[:16]}-v{CACHE_FORMAT}"
+    from pytest_finetune.compat.versions import arrow_cache_tag
+
+    key = f"{content_digest(split_files(folder)[1])[:16]}-v{CACHE_FORMAT}-{arrow_cache_tag()}"
     done = []
     with file_lock(cache / "mrpc" / key):
         worker = threading.Thread(target=lambda: done.append(load(folder, cache)))

@@ -9,7 +9,7 @@ Importable without torch, transformers or datasets (package metadata only), so t
 ``upgrade`` command and the plugin's startup can use it anywhere.
 """
 from pytest_finetune.compat.known_issues import KNOWN_ISSUES, KnownIssue, issues_explaining, known_issue
-from pytest_finetune.compat.versions import installed_version, length_grouping_arguments
+from pytest_finetune.compat.versions import arrow_cache_tag, installed_version, length_grouping_arguments
 
-__all__ = ["KNOWN_ISSUES", "KnownIssue", "installed_version", "issues_explaining", "known_issue",
-           "length_grouping_arguments"]
+__all__ = ["KNOWN_ISSUES", "KnownIssue", "arrow_cache_tag", "installed_version", "issues_explaining",
+           "known_issue", "length_grouping_arguments"]

@@ -14,6 +14,12 @@ Found so far, by running the fast tier on transformers 4.57.6 and 5.24.0:
 - ``TrainingArguments`` chooses the train order with ``train_sampling_strategy="random" |
   "group_by_length"`` in 5.x, and with the boolean ``group_by_length`` in 4.x (where
   ``train_sampling_strategy`` is an unknown keyword and fails the run at once).
+- Arrow files written by one ``datasets`` release are not always readable by another: those
+  of datasets 5.x name the ``List`` feature type, and datasets 3.0 fails on them ("must be
+  called with a dataclass type or instance"). Caches are kept per datasets release.
+- transformers 4.57's Trainer calls ``Accelerator.unwrap_model(keep_torch_compile=...)``,
+  which accelerate gained in 1.3.0 although transformers declares accelerate>=0.26: hence
+  pyproject's accelerate floor, not a branch here.
 
 Not differences (checked, so nobody adds a branch for them): ``eval_strategy``,
 ``processing_class``, ``use_cpu``, ``Trainer.training_step(..., num_items_in_batch)``,
@@ -49,3 +55,9 @@ def length_grouping_arguments(group_by_length: bool) -> dict[str, Any]:
     if "train_sampling_strategy" in TrainingArguments.__dataclass_fields__:
         return {"train_sampling_strategy": "group_by_length" if group_by_length else "random"}
     return {"group_by_length": group_by_length}
+
+
+def arrow_cache_tag() -> str:
+    """A folder name that keeps Arrow caches of different ``datasets`` releases apart
+    (``datasets-5.2.0``): a cache written by one release may not load in another."""
+    return f"datasets-{installed_version('datasets')}"

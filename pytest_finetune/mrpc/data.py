@@ -25,6 +25,7 @@ import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 from pytest_finetune._io import atomic_write_text, dumps_json, file_lock
+from pytest_finetune.compat.versions import arrow_cache_tag
 from pytest_finetune.config.options import OPTIONS_BY_DEST
 from pytest_finetune.errors import ConfigError, DataError
 from pytest_finetune.mrpc.data_files import (TSV_SPLITS, content_digest, local_folder,
@@ -319,7 +320,10 @@ def load_local_mrpc(folder: str | Path, cache_dir: str | Path | None = None) -> 
     root = _cache_root(cache_dir)
     _remove_orphans(root)
     # The format is in the name: an entry validated by older, laxer rules is never reused.
-    target = root / f"{digest[:16]}-v{CACHE_FORMAT}"
+    # So is the datasets release: its Arrow files (and the tokenized ones map() writes beside
+    # them) may not load in another release (see pytest_finetune.compat.versions), and two
+    # environments sharing the cache would otherwise rebuild it for each other every time.
+    target = root / f"{digest[:16]}-v{CACHE_FORMAT}-{arrow_cache_tag()}"
     with file_lock(target):
         problem = _cache_problem(target, digest) if os.path.lexists(target) else "absent"
         if problem is None:
