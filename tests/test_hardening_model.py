@@ -290,6 +290,27 @@ def test_two_models_in_folders_of_the_same_name_get_two_scenarios(tmp_path):
     assert model_label(str(copy)) != labels[0]  # a tokenizer change is a model change
 
 
+def fake_hub_cache(cache: Path, repo: str, commit: str) -> Path:
+    """The HF cache layout an offline session finds: refs/main names the snapshot's commit."""
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs" / "main").write_text(commit)
+    return wordpiece_folder(folder / "snapshots" / commit)
+
+
+def test_hub_model_is_named_by_id_and_its_cached_snapshot(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # resolve_model then looks in the cache only
+    fake_hub_cache(tmp_path / "hub", "org/tiny", "a" * 40)
+    first = model_label("org/tiny")
+    assert first.startswith("org--tiny-") and first != "org--tiny"
+    assert load_model("org/tiny").config.num_labels == 2  # offline, from the cache
+    fake_hub_cache(tmp_path / "hub", "org/tiny", "b" * 40)  # a new revision: other weights
+    assert model_label("org/tiny") not in (first, "org--tiny")
+
+
 def test_embedded_model_keeps_its_name_and_its_committed_baselines():
     assert model_label(None) == "all-MiniLM-L6-v2"
     for runner in ("trainer", "loop"):
