@@ -564,3 +564,25 @@ def test_cache_that_cannot_be_written_names_the_option_and_leaves_nothing(tmp_pa
     assert re.match(r"--finetune-cache-dir / PYTEST_FINETUNE_CACHE .*: cannot write to the cache folder "
                     r".*/mrpc \(No space left on device\); expected a writable folder", one_line(info.value))
     assert [p.name for p in (tmp_path / "cache" / "mrpc").iterdir()] == []
+
+
+@pytest.mark.slow
+def test_processes_building_one_cache_at_once_do_not_race(tmp_path):
+    """What xdist workers do on a fresh machine: every one gets the same rows, one entry, no warning."""
+    import subprocess
+    import sys
+
+    folder = tsv_folder(tmp_path / "d")
+    cache = tmp_path / "cache"
+    code = ("import json, sys, warnings\n"
+            "warnings.simplefilter('error')\n"
+            "from pytest_finetune.mrpc.data import load_local_mrpc\n"
+            "ds = load_local_mrpc(sys.argv[1], cache_dir=sys.argv[2])\n"
+            "print(json.dumps({s: ds[s].to_list() for s in ds}, sort_keys=True))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    workers = [subprocess.Popen([sys.executable, "-c", code, str(folder), str(cache)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [worker.communicate(timeout=300) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), [err for _, err in outputs]
+    assert len({out for out, _ in outputs}) == 1 and json.loads(outputs[0][0])["train"][0]["idx"] == 0
+    assert [p.name for p in (cache / "mrpc").iterdir()] == [f"{describe_source(folder).split(':')[-1]}-v{CACHE_FORMAT}"]
