@@ -190,3 +190,21 @@ def test_upgrade_that_leaves_a_known_issue_behind_says_so():
     assert verdict.exit_code == 0 and verdict.known_issues == []
     assert [c.kind for c in verdict.checks] == ["improvement"]
     assert any("transformers-47688" in note and "leaves it behind" in note for note in verdict.notes)
+
+
+def test_the_ga_regression_from_4_57_to_5_x_names_the_real_table_entry():
+    """The issue's must-show, on synthetic reports: GA parity holds on 4.57.6, xfails on 5.24.0."""
+    from pytest_finetune.compat.known_issues import KNOWN_ISSUES
+
+    root = "pytest_finetune/guard"
+    old = _report(VERSIONS_OLD, ga="passed", root=root)
+    new = _report(VERSIONS_NEW, ga="xfailed", root=root,
+                  ga_message="known upstream issue transformers-47688 (transformers 5.24.0, affected >=5.0): ...")
+    verdict = build_verdict(old, new, known_issues=KNOWN_ISSUES)
+    assert verdict.exit_code == 1
+    (change,) = verdict.checks
+    assert (change.old, change.new, change.known_issue) == ("passed", "xfailed", "transformers-47688")
+    (match,) = verdict.known_issues
+    assert match.url == "https://github.com/huggingface/transformers/issues/47688"
+    assert (match.on_old, match.on_new, match.versions) == (False, True, ["4.57.6", "5.24.0"])
+    assert "introduced by the upgrade" in verdict.text()

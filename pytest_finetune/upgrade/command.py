@@ -12,9 +12,10 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable
 
 from pytest_finetune._io import atomic_write_text
+from pytest_finetune.compat.known_issues import KNOWN_ISSUES
 from pytest_finetune.config.options import OPTIONS_BY_DEST
 from pytest_finetune.runs.config import PROFILES
 from pytest_finetune.errors import FinetuneError
@@ -63,14 +64,6 @@ def mrpc_example_text(data: str) -> Callable[[int], str]:
     return render
 
 
-def _known_issues() -> Sequence[Any]:
-    try:
-        from pytest_finetune.compat.known_issues import KNOWN_ISSUES
-    except ImportError:  # until the known-issues table lands on main
-        return ()
-    return KNOWN_ISSUES
-
-
 def _data_source(given: str | None) -> str:
     """The MRPC source both sides use (command line > environment > default), as an absolute
     path: the suites run in other folders."""
@@ -96,7 +89,7 @@ def upgrade(args: argparse.Namespace, out=None) -> int:
     envs = [builder.ensure(side, rebuild=args.rebuild) for side in sides]
     reports = [run_suite(env, args.profile, output, progress, data) for env in envs]
     verdict: Verdict = build_verdict(
-        reports[0], reports[1], known_issues=_known_issues(), example_text=mrpc_example_text(data),
+        reports[0], reports[1], known_issues=KNOWN_ISSUES, example_text=mrpc_example_text(data),
         requirements={side.label: list(side.requirements) for side in sides})
     out.write("\n" + verdict.text())
     for path, text in ((args.json_path, verdict.to_json()), (args.markdown, verdict.markdown())):
