@@ -134,7 +134,7 @@ CASES = [
     ("negative batch size", lambda t: RunConfig(batch_size=-8), ConfigError, r"batch_size: expected a whole number >= 1, got -8"),
     ("seeds < 1", lambda t: setting("seeds", "0"), ConfigError, r"--finetune-seeds / PYTEST_FINETUNE_SEEDS .*got 0"),
     ("tolerance not a number", lambda t: setting("tolerance_k", "wide"), ConfigError,
-     r"--finetune-tolerance-k .*expected a number >= 0, got 'wide'"),
+     r"--finetune-tolerance-k .*expected a finite number >= 0, got 'wide'"),
     # baselines
     ("baseline invalid json", lambda t: read_baseline(_write(t / "b.json", '{\n "a": 1,\n oops\n}')),
      BaselineError, r"b\.json:3: invalid JSON"),

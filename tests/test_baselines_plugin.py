@@ -99,6 +99,12 @@ def test_xdist_update_of_two_scenarios(xdist_update):
     assert not list((folder / "baselines").glob(".*.tmp"))
 
 
+def unreachable(record):
+    """Accuracy 0.99 on every seed: consistent (a baseline's mean and std must be its values')."""
+    stats = record["metrics"]["accuracy"]
+    stats.update(mean=0.99, std=0.0, min=0.99, max=0.99, values=[0.99] * len(stats["values"]))
+
+
 def test_compare_passes_then_unreachable_value_fails(updated_project):
     project = updated_project
     project.runpytest().assert_outcomes(passed=2)  # same code, same numbers: inside the band
@@ -106,7 +112,7 @@ def test_compare_passes_then_unreachable_value_fails(updated_project):
     record = json.loads((project.path / TRAINER_FILE).read_text())
     # A value this model cannot reach, measured as if without spread (the two random-BERT
     # seeds may disagree a lot, and 3 std of that would still admit the real number).
-    record["metrics"]["accuracy"].update(mean=0.99, std=0.0)
+    unreachable(record)
     (project.path / TRAINER_FILE).write_text(json.dumps(record))
     result = project.runpytest()
     result.assert_outcomes(passed=1, failed=1)
@@ -120,7 +126,7 @@ def test_update_rewrites_only_failing_or_missing_scenarios(updated_project):
     project = updated_project
     before = {name: (project.path / name).read_text() for name in (TRAINER_FILE, LOOP_FILE)}
     record = json.loads(before[TRAINER_FILE])
-    record["metrics"]["accuracy"].update(mean=0.99, std=0.0)  # the trainer scenario now fails
+    unreachable(record)  # the trainer scenario now fails
     (project.path / TRAINER_FILE).write_text(json.dumps(record))
     result = project.runpytest("--finetune-update-baselines")
     result.assert_outcomes(passed=2)

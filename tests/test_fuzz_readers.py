@@ -11,7 +11,7 @@ VALID_TSV = ("\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
              '1\t1\t2\tHe said " yes .\tYes , he said .\n0\t3\t4\tA .\tB .\n').encode()
 VALID_BASELINE = json.dumps({
     "format_version": 1, "scenario": {"task": "mrpc"}, "seeds": [42],
-    "metrics": {m: {"mean": 0.8, "std": 0.01, "values": [0.8]} for m in ("accuracy", "f1")},
+    "metrics": {m: {"mean": 0.8, "std": 0.0, "values": [0.8]} for m in ("accuracy", "f1")},
     "tolerance": {"k": 3.0, "metric_floor": 0.01, "loss_floor": 0.05},
     "loss_curve": {"steps": [1, 2], "mean": [0.6, 0.5], "std": [0.0, 0.0]},
     "config": {}, "versions": {}}, indent=1).encode()

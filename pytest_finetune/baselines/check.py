@@ -71,6 +71,18 @@ def perform_check(mode: str, load: Callable[[], Any], judge: Callable[[Any], Che
     return outcome
 
 
+def stored_baseline(folder: Path, scenario: dict[str, str]) -> tuple[Path | None, str | None, dict[str, Any] | None]:
+    """The baseline a run of ``scenario`` will be judged against: (file, note, validated record).
+
+    ``(None, None, None)`` when there is none; BaselineError when the file cannot be trusted.
+    The CLI calls this before training too, so a broken baseline costs seconds, not a run.
+    """
+    where, note = find_baseline(folder, scenario)
+    if where is None:
+        return None, None, None
+    return where, note, read_baseline(where, scenario if note is None else None)
+
+
 def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
               more_seeds: Callable[[Sequence[int]], list[RunResult]] | None = None, seeds: int = 1,
               writer_id: str | None = None) -> CheckOutcome:
@@ -87,11 +99,9 @@ def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
     found: dict[str, Any] = {}
 
     def load() -> dict[str, Any] | None:
-        where, note = find_baseline(folder, scenario)
-        if where is None:
-            return None
+        where, note, record = stored_baseline(folder, scenario)
         found.update(path=where, note=note)
-        return read_baseline(where, scenario if note is None else None)
+        return record
 
     def judge(record: dict[str, Any]) -> CheckOutcome:
         comparison = compare(result, record, name, k=k)

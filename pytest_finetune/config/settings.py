@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from pytest_finetune.config.options import OPTIONS, resolve
+from pytest_finetune.config.options import OPTIONS, OPTIONS_BY_DEST, output_folder_problem, resolve
+from pytest_finetune.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,18 @@ class FinetuneSettings:
     @classmethod
     def from_sources(cls, cli: Mapping[str, Any], ini: Mapping[str, Any], root: Path,
                      environ: Mapping[str, str] | None = None) -> "FinetuneSettings":
-        """Raises ConfigError naming the option when a value is invalid."""
+        """Raises ConfigError naming the option when a value is invalid.
+
+        ``root`` is the folder a relative baselines path is read from: the ini file's folder,
+        else where the user started (never pytest's rootdir, which an option value given as
+        a separate argument can move to a common ancestor of unrelated folders).
+        """
         values = {o.dest: resolve(o, cli.get(o.dest), ini.get(o.dest), environ) for o in OPTIONS}
         baselines = Path(values["baselines"]).expanduser()
         values["baselines"] = baselines if baselines.is_absolute() else root / baselines
+        # Only a file in the way is an error here: a read-only folder can still be compared with.
+        problem = output_folder_problem(values["baselines"], writable=False)
+        if problem:
+            raise ConfigError(f"{OPTIONS_BY_DEST['baselines'].describe()}: baselines folder "
+                              f"{values['baselines']} {problem}; expected a folder of baseline JSON files")
         return cls(**values)

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from pytest_finetune._io import atomic_write_text, dumps_json, file_lock
+from pytest_finetune._io import ORPHAN_AGE_S, atomic_write_text, dumps_json, file_lock, is_old  # noqa: F401  (ORPHAN_AGE_S: re-exported)
 from pytest_finetune.compat.versions import arrow_cache_tag
 from pytest_finetune.config.options import OPTIONS_BY_DEST
 from pytest_finetune.errors import ConfigError, DataError
@@ -47,9 +47,8 @@ INT32_MAX = 2**31 - 1
 # The cache's integrity record: which files save_to_disk wrote, with their sizes and hashes.
 MANIFEST_NAME = "pytest-finetune-cache.json"
 CACHE_FORMAT = 3  # raise when validation or layout changes: older entries are then left unused
-# A temporary cache entry older than this was left by a killed process: removed. Younger
-# ones may be another process's work in progress: left alone (and never read).
-ORPHAN_AGE_S = 3600.0
+# A temporary cache entry older than _io.ORPHAN_AGE_S was left by a killed process: removed.
+# Younger ones may be another process's work in progress: left alone (and never read).
 
 
 class DataCacheWarning(UserWarning):
@@ -240,13 +239,6 @@ def _remove(path: Path) -> None:
             pass
 
 
-def _old(path: Path, now: float) -> bool:
-    try:
-        return now - path.lstat().st_mtime > ORPHAN_AGE_S
-    except OSError:
-        return False
-
-
 def _remove_orphans(root: Path) -> None:
     """Delete what killed processes left: ``.tmp-*`` cache folders, ``*.tmp`` files, and the
     ``tmp*`` files ``Dataset.map`` writes beside a cache before renaming them. Only old ones:
@@ -254,13 +246,13 @@ def _remove_orphans(root: Path) -> None:
     now = time.time()
     for entry in root.iterdir():
         if entry.name.startswith(".tmp-") or entry.name.endswith(".tmp"):
-            if _old(entry, now):
+            if is_old(entry, now):
                 _remove(entry)
         elif entry.is_dir() and not entry.is_symlink():
             for split_dir in (p for p in entry.iterdir() if p.is_dir()):
                 for leftover in split_dir.iterdir():
                     if (leftover.name.startswith("tmp") or leftover.name.endswith(".tmp")) \
-                            and leftover.is_file() and _old(leftover, now):
+                            and leftover.is_file() and is_old(leftover, now):
                         _remove(leftover)
 
 

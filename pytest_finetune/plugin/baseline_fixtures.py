@@ -70,7 +70,11 @@ class BaselineChecker:
         try:
             outcome = check()
         except BaselineError as exc:
-            pytest.fail(str(exc), pytrace=False)
+            problem = str(exc)  # failed outside the except block: pytest shows it once
+        else:
+            problem = None
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
         if outcome.compared_with is not None:
             self._emit(UsedEvent(outcome.compared_with.name))
         if outcome.written:

@@ -52,15 +52,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   "(finetune-ci or finetune-dev); default: none", default=None)
 
 
+def project_root(config: pytest.Config) -> Path:
+    """The ini file's folder, else where pytest was started: what relative settings
+    (the baselines folder) resolve from, and what the report's paths are relative to.
+
+    Not ``config.rootpath``: without an ini file pytest derives it from every path-like
+    argument, option values given in the space form (``--finetune-data DIR``) included, and
+    lands on their common ancestor, far from the project.
+    """
+    return config.inipath.parent if config.inipath else config.invocation_params.dir
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         signature = "(id)" if name == KNOWN_ISSUE_MARKER else ""  # shown by pytest --markers
         config.addinivalue_line("markers", f"{name}{signature}: {text}")
     cli = {o.dest: config.getoption(f"finetune_{o.dest}") for o in OPTIONS}
     ini = {o.dest: config.getini(o.ini) for o in OPTIONS}
-    root = config.inipath.parent if config.inipath else config.rootpath
     try:
-        config.stash[SETTINGS] = FinetuneSettings.from_sources(cli, ini, root)
+        config.stash[SETTINGS] = FinetuneSettings.from_sources(cli, ini, project_root(config))
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-finetune: {exc}") from None
     profile = config.getoption("finetune_hypothesis_profile") or config.getini("finetune_hypothesis_profile")
@@ -137,5 +147,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.write_line(f"baselines no test of this session used ({len(unused)}): "
                                     + ", ".join(unused) + " (delete them if no test uses them anymore)")
     if settings.report:
-        for path in report.write(Path(settings.report), settings.tolerance_k):
+        try:
+            written = report.write(Path(settings.report), settings.tolerance_k, project_root(config))
+        except (OSError, ValueError) as exc:  # checked at configure time; the disk may still fail
+            terminalreporter.write_line(f"pytest-finetune: cannot write the report {settings.report}: {exc}",
+                                        red=True)
+            return
+        for path in written:
             terminalreporter.write_line(f"wrote {path}")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_finetune._io import write_json
+from pytest_finetune.baselines.store import stored_baselines
 from pytest_finetune.report.events import (ComparisonEvent, FingerprintEvent, KnownIssueEvent, ResultEvent,
                                            UpdatedEvent, events_in)
 from pytest_finetune.report.tables import format_table
@@ -104,11 +105,16 @@ class SessionReport:
     def unused_files(self, folder: Path) -> list[str]:
         if not self.used_files or not folder.is_dir():
             return []
-        stored = {p.name for p in folder.glob("*.json") if not p.name.endswith(".obtained.json")}
+        stored = {p.name for p in stored_baselines(folder)}
         return sorted(stored - self.used_files)
 
-    def write(self, path: Path, k: float) -> list[Path]:
-        """The JSON report, and a loss-curve PNG per scenario beside it."""
+    def write(self, path: Path, k: float, root: Path | None = None) -> list[Path]:
+        """The JSON report, and a loss-curve PNG per scenario beside it.
+
+        Paths inside it (test messages name baseline files) are made relative to ``root``
+        (the project folder) and the home folder is written ``~``: a report is shared as a
+        CI artifact or a PR comment and must not carry a user name or machine layout.
+        """
         from pytest_finetune.report.plots import plot_loss_curves
         from pytest_finetune.runs.result import library_versions
 
@@ -117,7 +123,7 @@ class SessionReport:
             for name, comp in self.comparisons.items()},
             "fingerprints": self.fingerprints, "tests": self.tests, "versions": library_versions(),
             "known_issues": self.known_issue_records()}
-        written = [write_json(path, payload)]
+        written = [write_json(path, without_local_paths(payload, root))]
         for scenario, result in self.results.items():
             baseline = self.comparisons.get(scenario, {}).get("baseline")
             png = path.with_name(f"{path.stem}-{scenario}.png")
@@ -151,3 +157,28 @@ def _message(report) -> str:
     if crash is not None and crash.message:
         return crash.message
     return str(longrepr).strip()
+
+
+def without_local_paths(value: Any, root: Path | None = None) -> Any:
+    """``value`` with every string's ``<root>/`` removed and the home folder written ``~``."""
+    import os
+
+    prefixes = []
+    for folder, shown in ((root, ""), (Path.home(), "~" + os.sep)):
+        if folder is not None and str(folder) not in ("", os.sep):
+            prefixes.append((str(Path(folder).resolve()).rstrip(os.sep) + os.sep, shown))
+            prefixes.append((str(folder).rstrip(os.sep) + os.sep, shown))
+    prefixes.sort(key=lambda item: -len(item[0]))  # the project inside home: the longer first
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, str):
+            for prefix, shown in prefixes:
+                item = item.replace(prefix, shown)
+            return item
+        if isinstance(item, dict):
+            return {key: clean(val) for key, val in item.items()}
+        if isinstance(item, list):
+            return [clean(val) for val in item]
+        return item
+
+    return clean(value)

@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from pytest_finetune.errors import ConfigError
+from pytest_finetune.config.options import finite_number
 from pytest_finetune.config.settings import FinetuneSettings
 
 RUNNERS = ("trainer", "loop")
+SEED_MAX = 2**32 - 1  # numpy's seed range: transformers.set_seed passes the seed to numpy
 PROFILES = ("tiny", "full", "gpu")
 
 
@@ -56,8 +58,16 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name}: expected a whole number >= 1 or None, got {value!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"lr: expected a number > 0, got {self.lr!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= SEED_MAX:
+            raise ConfigError(f"seed: expected a whole number 0..{SEED_MAX}, got {self.seed!r}")
+        if finite_number("lr", self.lr) <= 0:
+            raise ConfigError(f"lr: expected a finite number > 0, got {self.lr!r}")
+        finite_number("weight_decay", self.weight_decay, minimum=0)
+        finite_number("max_grad_norm", self.max_grad_norm, minimum=0)
+        for name in ("warmup_ratio", "dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= finite_number(name, value, minimum=0) <= 1:
+                raise ConfigError(f"{name}: expected a number in [0, 1], got {value!r}")
 
     def replace(self, **changes: Any) -> "RunConfig":
         return replace(self, **changes)

@@ -5,6 +5,7 @@ import time
 from collections import Counter
 
 from pytest_finetune.mrpc.data_files import describe_source
+from pytest_finetune.mrpc.model_files import describe_model
 from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.runs.loop import train_loop
 from pytest_finetune.runs.result import RunResult
@@ -17,6 +18,7 @@ RUNNER_FUNCTIONS = {"trainer": train_trainer, "loop": train_loop}
 def execute_run(config: RunConfig, cache_dir: str | None = None, progress: bool = True) -> RunResult:
     started = time.perf_counter()
     data_source = describe_source(config.data)  # before loading: what is described is what trains
+    model_source = describe_model(config.model)
     prepared = prepare(config, cache_dir)
     before = snapshot(prepared.model)
     train_started = time.perf_counter()
@@ -39,4 +41,5 @@ def execute_run(config: RunConfig, cache_dir: str | None = None, progress: bool 
         train_time_s=train_time,
         examples_per_s=len(prepared.train) * config.epochs / train_time,
         data_source=data_source,
+        model_source=model_source,
     )

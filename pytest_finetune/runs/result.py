@@ -9,6 +9,7 @@ from typing import Any
 
 from pytest_finetune._io import dumps_json, write_json
 from pytest_finetune.mrpc.data_files import describe_source
+from pytest_finetune.mrpc.model_files import describe_model
 from pytest_finetune.runs.config import RunConfig
 
 VERSIONED_PACKAGES = ("torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers")
@@ -75,12 +76,16 @@ class RunResult:
     # What the data was (``mrpc.data_files.describe_source``: kind + content hash), not
     # where it lay: the stored record replaces ``config.data`` (a path) with it.
     data_source: str | None = None
+    # Likewise the model (``mrpc.model_files.describe_model``): a local folder is stored as
+    # its content label (``<folder name>-<digest>``), never as the path to it.
+    model_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as stored (results, reports, baselines): no local path in it."""
         data = asdict(self)
         data["config"] = self.config.to_dict()
         data["config"]["data"] = data.pop("data_source") or describe_source(self.config.data)
+        data["config"]["model"] = data.pop("model_source") or describe_model(self.config.model)
         return data
 
     @classmethod
@@ -88,6 +93,7 @@ class RunResult:
         data = dict(data)
         data["config"] = RunConfig.from_dict(data["config"])
         data["data_source"] = data["config"].data
+        data["model_source"] = data["config"].model
         return cls(**data)
 
     def to_json(self) -> str:

@@ -1,0 +1,244 @@
+"""``pytest-finetune diff OLD NEW``: what moved between two reports, judged by the seed band.
+
+Typical use: a ``--finetune-report`` before and after a ``transformers`` bump. Each scenario
+in both reports is judged with ``baselines.compare`` (never a second comparison): the band
+is centred on the OLD run and is as wide as the stored baseline's seed spread for that
+scenario (``max(k*std, floor)``, from ``--baselines``), or the floors alone when there is no
+stored baseline. ``--fail-on-regression`` turns a drop below that band into exit 1, and
+``--markdown`` writes the table for a pull-request comment or ``$GITHUB_STEP_SUMMARY``.
+
+A report is checked field by field before anything is compared: a missing key, a list
+where an object belongs, an empty loss list or a metric given as text is one line naming
+the file and field (exit 2), never a traceback or the "regression" code.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from pytest_finetune.cli import exit_codes
+from pytest_finetune.config.options import OPTIONS_BY_DEST, finite_number, output_file_problem
+from pytest_finetune.errors import ConfigError, FinetuneError
+from pytest_finetune.report.tables import format_table
+
+HEADER = ("scenario", "what", "old", "new", "delta", "allowed", "verdict")
+
+
+class ReportError(FinetuneError):
+    """A report given to ``diff`` cannot be read or is not in the expected form."""
+
+
+def add_diff_parser(commands: Any, common: dict[str, Any]) -> argparse.ArgumentParser:
+    diff = commands.add_parser(
+        "diff", help="compare two reports (--finetune-report or run JSON)",
+        description="Compare two reports scenario by scenario: accuracy, F1 and the loss curve\n"
+                    "of NEW against a band around OLD as wide as the stored seed band\n"
+                    "(mean +/- max(k*std, floor), as the baseline check computes it).", **common)
+    diff.add_argument("old", metavar="OLD", help="the earlier report: a --finetune-report JSON "
+                      "or a result JSON written by `pytest-finetune run`")
+    diff.add_argument("new", metavar="NEW", help="the later report, in either form")
+    diff.add_argument("--fail-on-regression", action="store_true",
+                      help="exit 1 when a metric or the loss curve of NEW fell below the band "
+                           "around OLD (default: report only, exit 0)")
+    diff.add_argument("--markdown", metavar="FILE", default=None,
+                      help="also write the table as Markdown to FILE ('-': to stdout instead of "
+                           "the plain table, e.g. >> \"$GITHUB_STEP_SUMMARY\")")
+    diff.add_argument("--baselines", "--finetune-baselines", dest="baselines", default="baselines",
+                      metavar="FOLDER", help="stored baselines whose seed spread sets each band's "
+                                             "width (default: %(default)s)")
+    diff.add_argument("--tolerance-k", "--finetune-tolerance-k", dest="tolerance_k", default=None,
+                      metavar="K", help="band half-width in seed standard deviations (default: the "
+                                        "stored baseline's k, else 3.0)")
+    return diff
+
+
+def _fail(path: str, where: str, expected: str, found: Any) -> ReportError:
+    shown = type(found).__name__ if isinstance(found, (dict, list)) else repr(found)
+    return ReportError(f"{path}: {where}: expected {expected}, found {shown[:80]}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_report(path: str) -> dict[str, dict[str, Any]]:
+    """``{scenario: result dict}`` from a --finetune-report file or one run's result JSON."""
+    from pytest_finetune._io import NonFiniteNumber, loads_json
+
+    try:
+        data = loads_json(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ReportError(f"{path}: not UTF-8 text; expected a JSON report") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    except NonFiniteNumber as exc:
+        raise ReportError(f"{path}: {exc}; a report holds finite numbers only") from None
+    if isinstance(data, dict) and "results" in data:
+        results = data["results"]
+        if not isinstance(results, dict):
+            raise _fail(path, "results", "an object of scenario -> result", results)
+        return results
+    if isinstance(data, dict) and "config" in data:
+        config = data["config"]
+        if not isinstance(config, dict):
+            raise _fail(path, "config", "an object", config)
+        return {f"{config.get('runner')}-{config.get('profile')}": data}
+    raise ReportError(f"{path}: neither a --finetune-report file (key 'results') nor a run's "
+                      "result JSON (key 'config')")
+
+
+def result_from(path: str, name: str, data: Any):
+    """A RunResult from one report entry, every field ``compare`` reads checked first."""
+    from pytest_finetune.runs.config import RunConfig
+    from pytest_finetune.runs.result import RunResult
+
+    where = f"results.{name}"
+    if not isinstance(data, dict):
+        raise _fail(path, where, "an object (a run's result)", data)
+    for metric in ("accuracy", "f1"):
+        if metric not in data:
+            raise ReportError(f"{path}: {where}: missing key {metric!r}")
+        if not _number(data[metric]) or not 0 <= data[metric] <= 1:
+            raise _fail(path, f"{where}.{metric}", "a number in [0, 1]", data[metric])
+    losses = data.get("losses")
+    if not isinstance(losses, list) or not losses or not all(_number(x) for x in losses):
+        raise _fail(path, f"{where}.losses", "a non-empty list of numbers (the training loss per step)",
+                    losses)
+    config = data.get("config")
+    if not isinstance(config, dict):
+        raise _fail(path, f"{where}.config", "an object (the run's settings)", config)
+    versions = data.get("versions", {})
+    if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):
+        raise _fail(path, f"{where}.versions", "an object of version strings", versions)
+    history = data.get("eval_history", [])
+    if not isinstance(history, list) or not all(
+            isinstance(e, dict) and all(_number(v) for v in e.values()) for e in history):
+        raise _fail(path, f"{where}.eval_history", "a list of objects of numbers", history)
+    numbers = {key: data.get(key, 0.0) for key in ("param_delta", "wall_time_s", "train_time_s",
+                                                    "examples_per_s", "train_examples")}
+    for key, value in numbers.items():
+        if not _number(value):
+            raise _fail(path, f"{where}.{key}", "a number", value)
+    counts = data.get("prediction_counts", [])
+    if not isinstance(counts, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+        raise _fail(path, f"{where}.prediction_counts", "a list of whole numbers", counts)
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    try:
+        run_config = RunConfig.from_dict({k: v for k, v in config.items() if k in known})
+    except FinetuneError as exc:
+        raise ReportError(f"{path}: {where}.config: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ReportError(f"{path}: {where}.config: not a run's settings ({exc})") from None
+    extra = {k: data[k] for k in ("learning_rates", "eval_logits") if isinstance(data.get(k), list)}
+    fields = {f.name for f in dataclasses.fields(RunResult)}
+    return RunResult(config=run_config, device=str(data.get("device", "cpu")), losses=[float(x) for x in losses],
+                     learning_rates=extra.pop("learning_rates", []), eval_history=history,
+                     accuracy=float(data["accuracy"]), f1=float(data["f1"]), prediction_counts=counts,
+                     param_delta=float(numbers["param_delta"]), train_examples=int(numbers["train_examples"]),
+                     wall_time_s=float(numbers["wall_time_s"]), train_time_s=float(numbers["train_time_s"]),
+                     examples_per_s=float(numbers["examples_per_s"]), versions=versions,
+                     hardware=data.get("hardware") if isinstance(data.get("hardware"), dict) else {},
+                     data_source=str(config.get("data", "hub")),
+                     **{k: v for k, v in extra.items() if k in fields})
+
+
+def band_around(old, name: str, folder: Path, k: float | None) -> tuple[dict[str, Any], float, str]:
+    """A baseline record centred on ``old`` whose widths are the stored seed band's.
+
+    Returns (record, k, where the width came from). The record has ``baselines.store``'s
+    layout, so ``baselines.compare.compare`` judges NEW against it exactly as it judges a
+    run against a stored baseline.
+    """
+    from pytest_finetune.baselines.store import METRICS, build_baseline, read_baseline
+
+    stored_path = Path(folder) / f"{name}.json"
+    stored = read_baseline(stored_path) if stored_path.is_file() else None
+    scenario = stored["scenario"] if stored else {"task": "mrpc", "name": name}
+    k = k if k is not None else float(stored["tolerance"]["k"]) if stored else OPTIONS_BY_DEST["tolerance_k"].default
+    record = build_baseline([old], scenario, k)
+    if stored is None:
+        return record, k, "the floors alone (no stored baseline " + str(stored_path) + ")"
+    for metric in METRICS:
+        record["metrics"][metric]["std"] = stored["metrics"][metric]["std"]
+    record["tolerance"] = dict(stored["tolerance"])
+    if stored["loss_curve"]["steps"] == record["loss_curve"]["steps"]:
+        record["loss_curve"]["std"] = list(stored["loss_curve"]["std"])
+    return record, k, f"{stored_path}'s seed spread ({len(stored['seeds'])} seed(s))"
+
+
+def command_diff(args: argparse.Namespace) -> int:
+    from pytest_finetune.baselines.compare import compare
+    from pytest_finetune.runs.result import version_changes
+
+    if args.markdown not in (None, "-"):
+        problem = output_file_problem(args.markdown)
+        if problem:
+            raise ConfigError(f"--markdown: {args.markdown} {problem}; expected a file path in a writable folder")
+    k = None if args.tolerance_k is None else finite_number("--tolerance-k", args.tolerance_k, minimum=0)
+    old, new = read_report(args.old), read_report(args.new)
+    old_runs = {name: result_from(args.old, name, data) for name, data in old.items()}
+    new_runs = {name: result_from(args.new, name, data) for name, data in new.items()}
+    common = sorted(set(old_runs) & set(new_runs))
+    if args.fail_on_regression and not common:
+        raise ReportError(f"{args.old} and {args.new} share no scenario with a run result: nothing to "
+                          "judge (were both written by sessions that ran the same tests?)")
+    rows: list[list[str]] = []
+    failures: list[str] = []
+    sources: list[str] = []
+    for name in sorted(set(old_runs) | set(new_runs)):
+        if name not in common:
+            rows.append([name, "only in " + ("NEW" if name in new_runs else "OLD"), "", "", "", "", ""])
+            continue
+        a, b = old_runs[name], new_runs[name]
+        record, k_used, source = band_around(a, name, Path(args.baselines), k)
+        sources.append(f"{name}: band width from {source}, k={k_used:g}")
+        comparison = compare(b, record, name, k=k_used)
+        for row in comparison.rows:
+            rows.append([name, row.metric, f"{row.baseline:.4f}", f"{row.now:.4f}", f"{row.delta:+.4f}",
+                         row.allowed, row.verdict])
+        la, lb = a.losses[-10:], b.losses[-10:]
+        rows.append([name, "final loss (last 10 steps)", f"{sum(la) / len(la):.4f}", f"{sum(lb) / len(lb):.4f}",
+                     f"{sum(lb) / len(lb) - sum(la) / len(la):+.4f}", "", ""])
+        changed = version_changes(a.versions, b.versions)
+        if changed:
+            rows.append([name, "versions", ", ".join(f"{p} {o}->{n}" for p, (o, n) in changed.items()),
+                         "", "", "", ""])
+        failures += [f"{name}: {failure}" for failure in comparison.failures]
+    regression = bool(failures)
+    verdict = ("regression: " + str(len(failures)) + " check(s) below the band" if regression
+               else "no regression beyond the seed band" if common else "no scenario in both reports")
+    if args.markdown == "-":
+        sys.stdout.write(markdown(rows, failures, sources, verdict))
+    else:
+        print("\n".join(format_table(HEADER, rows)))
+        for line in failures + sources:
+            print(line)
+        print(verdict)
+        if args.markdown:
+            from pytest_finetune._io import atomic_write_text
+
+            atomic_write_text(Path(args.markdown), markdown(rows, failures, sources, verdict))
+    return exit_codes.REGRESSION if regression and args.fail_on_regression else exit_codes.OK
+
+
+def markdown(rows: list[list[str]], failures: list[str], sources: list[str], verdict: str) -> str:
+    """The diff as GitHub-flavoured Markdown: a heading, the verdict, the table, the reasons."""
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    mark = {"FAIL": "❌ FAIL", "ok": "✅ ok", "gain": "⬆️ gain"}
+    lines = ["### pytest-finetune diff", "", f"**{verdict}**", "",
+             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(cell(mark.get(x, x) if i == len(HEADER) - 1 else x)
+                                for i, x in enumerate(row)) + " |" for row in rows]
+    if failures or sources:
+        lines.append("")
+        lines += [f"- {cell(line)}" for line in failures + sources]
+    return "\n".join(lines) + "\n"
