@@ -322,7 +322,7 @@ def test_embedded_model_keeps_its_name_and_its_committed_baselines():
 
 def test_embedded_model_with_other_content_does_not_match_its_baselines(tmp_path, monkeypatch):
     """A package upgrade that changes the embedded model gets scenarios of its own."""
-    from pytest_finetune.baselines import scenario as scenario_module
+    from pytest_finetune.mrpc import model_files
     from pytest_finetune.mrpc.sources import default_model_path
 
     upgraded = tmp_path / "model"
@@ -333,7 +333,7 @@ def test_embedded_model_with_other_content_does_not_match_its_baselines(tmp_path
     (upgraded / "config.json").unlink()
     config = json.loads((default_model_path() / "config.json").read_text())
     (upgraded / "config.json").write_text(json.dumps(dict(config, layer_norm_eps=1e-6)))
-    monkeypatch.setattr(scenario_module, "default_model_path", lambda: upgraded)
+    monkeypatch.setattr(model_files, "default_model_path", lambda: upgraded)
     label = model_label(None)
     assert label.startswith("all-MiniLM-L6-v2-") and label != "all-MiniLM-L6-v2"
 
