@@ -84,11 +84,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("\n".join(unmarked))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: starts inner pytest sessions or subprocesses "
-                                       "(deselect with -m 'not slow'; CI's full run includes them)")
-
-
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and "gpu" not in report.keywords and not hasattr(report, "wasxfail"):
         _bad_skips.append(report.nodeid)
