@@ -25,8 +25,6 @@ import io
 import math
 import os
 import platform
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,6 +57,7 @@ from pytest_finetune.mrpc.modeling import pick_device, resolve_model  # noqa: E4
 from pytest_finetune.mrpc.preprocessing import example_lengths, padded_tokens  # noqa: E402
 from pytest_finetune.runs import RunConfig, execute_run, profile_config  # noqa: E402
 from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE  # noqa: E402
+from benchmarks.fast_tier import FAST_TIER, run_pytest  # noqa: E402
 
 QUICK = dict(train_limit=256, eval_limit=128, epochs=1)
 
@@ -328,23 +327,6 @@ def padding_stats(lengths: list[int], batch_size: int, epochs: int, seed: int) -
 # pytest wall times
 # --------------------------------------------------------------------------------------
 
-def time_pytest(marker: str, data: str) -> dict:
-    env = dict(os.environ, PYTEST_FINETUNE_MRPC_DIR=data)
-    cmd = [sys.executable, "-m", "pytest", "-m", marker, "-q", "-p", "no:cacheprovider",
-           "-p", "benchmarks.count_runs"]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    out = proc.stdout + proc.stderr
-    found = re.search(r"pytest-finetune: trained (\d+) model", out)
-    distinct = re.search(r"\((\d+) distinct config\(s\) per session, in (\d+) session", out)
-    summary = [line for line in proc.stdout.splitlines() if re.search(r" in [\d.]+s\b", line)]
-    return dict(marker=marker, wall_s=elapsed, rc=proc.returncode,
-                models=int(found.group(1)) if found else None,
-                distinct=f"{distinct.group(1)} in {distinct.group(2)} session(s)" if distinct else None,
-                summary=summary[-1].strip("= ") if summary else "", tail=out[-3000:])
-
-
 # --------------------------------------------------------------------------------------
 # Output
 # --------------------------------------------------------------------------------------
@@ -367,30 +349,31 @@ def si(x: float, unit: str = "FLOP/s") -> str:
 
 
 def part_d(args: argparse.Namespace, data_dir: str) -> None:
-    """Wall time of the two pytest runs and how many models each trained."""
+    """Wall time of the fast tier, the slow tests and the full runs, and the models each trained."""
     section("d) pytest wall time and models trained")
     if args.skip_pytest:
         print("skipped (--skip-pytest)")
     else:
         rows = []
-        for marker in ("not full and not gpu", "full"):
+        for marker in (FAST_TIER, "slow", "full"):
             cmd = f'python -m pytest -m "{marker}" -q -p no:cacheprovider'
             if marker == "full" and args.quick:
-                rows.append([cmd, "skipped (--quick)", "-", "-", "-", "-"])
+                rows.append([cmd, "skipped (--quick)", "-", "-", "-", "-", "-"])
                 continue
             print(f"  running {cmd} -p benchmarks.count_runs ...", flush=True)
-            r = time_pytest(marker, data_dir)
-            rows.append([cmd, f"{r['wall_s']:.1f} s", str(r["models"]) if r["models"] is not None else "?",
+            r = run_pytest(marker, data_dir, "-p", "benchmarks.count_runs")
+            rows.append([cmd, f"{r['wall_s']:.1f} s", f"{r['cpu_s']:.1f} s",
+                         str(r["models"]) if r["models"] is not None else "?",
                          str(r["distinct"]) if r["distinct"] is not None else "?",
                          str(r["rc"]), r["summary"]])
             if r["rc"] not in (0, 5) or r["models"] is None:
                 print(f"  (exit {r['rc']}) output tail:\n{r['tail']}")
-        print(table(["command (+ -p benchmarks.count_runs)", "wall time", "models trained", "distinct configs per session", "exit",
-                     "pytest summary"], rows))
+        print(table(["command (+ -p benchmarks.count_runs)", "wall time", "cpu time", "models trained",
+                     "distinct configs", "exit", "pytest summary"], rows))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def quiet_libraries() -> None:
+    """No progress bars or info logs from the libraries between the benchmark's lines."""
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars
     warnings.filterwarnings("ignore", message=".*pin_memory.*")
@@ -399,7 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     datasets.logging.set_verbosity_error()
     datasets.disable_progress_bars()
 
-    data_dir = str(Path(args.data).expanduser().resolve())
+
+def workload(args: argparse.Namespace, data_dir: str) -> tuple[RunConfig, dict]:
+    """The full profile's settings with the command line's overrides, and those overrides."""
     overrides = dict(QUICK) if args.quick else {}
     if args.train_limit is not None:
         overrides["train_limit"] = args.train_limit
@@ -408,8 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     # The course's inline code shuffles at random, so the harness runs in random order here
     # too (the full profile groups by length; part b measures what that saves).
     base = profile_config("full", runner="trainer", data=data_dir, group_by_length=False, **overrides)
-    device = pick_device(base.device)
+    return base, overrides
 
+
+def print_machine(args: argparse.Namespace, device: str) -> None:
     print("# pytest-finetune benchmark" + ("  (--quick: a smoke check, not numbers to report)" if args.quick else ""))
     section("Machine")
     print(table(["fact", "value"], [[k, v] for k, v in machine_facts(device)]))
@@ -418,22 +405,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nWARNING: load average {load:.2f} at start: other processes are using the CPU, "
               "so the timings below are noisy; take numbers to report on an idle machine.")
 
-    if args.only_pytest:
-        part_d(args, data_dir)
-        print(f"\nload average (1/5/15 min) at end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        return 0
 
-    data = course_data(base)
-    n_train, n_eval = len(data.train), len(data.eval)
-    print(f"\nworkload: MRPC {n_train} train / {n_eval} eval pairs, {base.epochs} epoch(s), batch "
+def print_workload(base: RunConfig, data: CourseData, overrides: dict) -> None:
+    print(f"\nworkload: MRPC {len(data.train)} train / {len(data.eval)} eval pairs, {base.epochs} epoch(s), batch "
           f"{base.batch_size}, lr {base.lr:g}, weight_decay {base.weight_decay:g}, max_grad_norm "
           f"{base.max_grad_norm:g}, eval batch {EVAL_BATCH_SIZE} each epoch, seed {base.seed}; "
           f"model {data.checkpoint}; profile 'full' settings"
           + (f" with {overrides}" if overrides else ""))
 
-    # ---- a) course recipe vs harness ------------------------------------------------------
-    section(f"a) Course recipe inline vs pytest-finetune runners (best of {args.repeats}, alternating)")
-    warm_up(base, data)
+
+def time_variants(args: argparse.Namespace, base: RunConfig, data: CourseData) -> dict[str, list[Timing]]:
+    """Every variant ``args.repeats`` times, inline and harness alternating (ABBA)."""
     variants = {
         "trainer": (lambda: run_course_trainer(base, data), lambda: run_harness(base.replace(runner="trainer"))),
         "loop": (lambda: run_course_loop(base, data), lambda: run_harness(base.replace(runner="loop"))),
@@ -454,9 +436,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  repeat {repeat + 1}: {t.variant:<24} {t.examples_per_s:8.2f} ex/s  "
                       f"train {t.train_time_s:8.1f} s  mean loss {t.mean_loss:.4f}  acc {t.accuracy:.4f}",
                       flush=True)
+    return timings
+
+
+def part_a(args: argparse.Namespace, base: RunConfig, data: CourseData) -> dict[str, Timing]:
+    """Course recipe inline vs the harness runners; returns the best run of each variant."""
+    section(f"a) Course recipe inline vs pytest-finetune runners (best of {args.repeats}, alternating)")
+    warm_up(base, data)
+    timings = time_variants(args, base, data)
     best = {k: max(v, key=lambda t: t.examples_per_s) for k, v in timings.items()}
     rows = []
-    for runner in variants:
+    for runner in ("trainer", "loop"):
         inline, harness = best[f"{runner}/inline"], best[f"{runner}/harness"]
         ratio = harness.examples_per_s / inline.examples_per_s
         spread = lambda k: (lambda xs: f"{min(xs):.2f}-{max(xs):.2f}")([t.examples_per_s for t in timings[k]])  # noqa: E731
@@ -470,9 +460,12 @@ def main(argv: list[str] | None = None) -> int:
                  "harness overhead", "mean loss inline / harness", "eval acc inline / harness"], rows))
     print("\nex/s = train examples x epochs / training time (per-epoch eval included), the same "
           "definition for both sides; overhead = 1 - ratio (negative: the harness was faster).")
+    return best
 
-    # ---- b) padding -------------------------------------------------------------------------
-    section(f"b) Dynamic padding, train split ({n_train} pairs x {base.epochs} epoch(s), batch {base.batch_size})")
+
+def part_b(base: RunConfig, data: CourseData, best: dict[str, Timing]) -> dict[str, int]:
+    """Real vs padded tokens of the train split; returns the counts part c needs."""
+    section(f"b) Dynamic padding, train split ({len(data.train)} pairs x {base.epochs} epoch(s), batch {base.batch_size})")
     lengths = example_lengths(data.train)
     pad = padding_stats(lengths, base.batch_size, base.epochs, base.seed)
     frac = lambda padded: 1 - pad["real"] / padded  # noqa: E731
@@ -491,8 +484,12 @@ def main(argv: list[str] | None = None) -> int:
     if loop_padded is not None:
         print(f"check: the inline loop ran {loop_padded:,} padded train tokens "
               f"({'matches' if loop_padded == pad['random'] else 'DIFFERS from'} the seeded random order above).")
+    return pad
 
-    # ---- c) FLOP/s ---------------------------------------------------------------------------
+
+def part_c(args: argparse.Namespace, base: RunConfig, data: CourseData, device: str,
+           best: dict[str, Timing], pad: dict[str, int]) -> None:
+    """Achieved training FLOP/s of each variant's best run against the measured matmul peak."""
     section("c) Achieved training FLOP/s vs dense fp32 matmul")
     peak = matmul_flops(device, reps=5 if args.quick else 10, trials=3 if args.quick else 5)
     probe = course_model(base, data)
@@ -513,9 +510,26 @@ def main(argv: list[str] | None = None) -> int:
           "train time but not in the FLOP count, and attention's own FLOPs are left out, so this is a "
           "lower bound of the work done.")
 
-    part_d(args, data_dir)
 
+def print_load_at_end() -> None:
     print(f"\nload average (1/5/15 min) at end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    quiet_libraries()
+    data_dir = str(Path(args.data).expanduser().resolve())
+    base, overrides = workload(args, data_dir)
+    device = pick_device(base.device)
+    print_machine(args, device)
+    if not args.only_pytest:
+        data = course_data(base)
+        print_workload(base, data, overrides)
+        best = part_a(args, base, data)
+        pad = part_b(base, data, best)
+        part_c(args, base, data, device, best, pad)
+    part_d(args, data_dir)
+    print_load_at_end()
     return 0
 
 

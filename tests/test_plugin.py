@@ -204,3 +204,35 @@ def test_loading_the_plugin_imports_no_ml_library():
             "print(','.join(heavy))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "", f"importing the plugin imported: {done.stdout.strip()}"
+
+
+STARTED_HOOK = """
+import pytest_finetune.plugin.run_fixtures as run_fixtures
+
+STARTED = []
+REAL = run_fixtures.execute_run
+
+def pytest_finetune_run_started(config, run_config):
+    STARTED.append((config, run_config.runner, run_config.epochs))
+
+def pytest_configure(config):  # no training: what is under test is when the hook fires
+    run_fixtures.execute_run = lambda run_config, cache_dir=None: ("trained", run_config.key())
+
+def pytest_unconfigure(config):
+    run_fixtures.execute_run = REAL  # in-process: the outer session shares the module
+"""
+
+
+def test_run_started_hook_fires_once_per_trained_config(pytester, monkeypatch):
+    monkeypatch.setenv("PYTEST_FINETUNE_MRPC_DIR", str(pytester.path))  # a folder that exists
+    pytester.makeconftest(STARTED_HOOK)
+    pytester.makepyfile("""
+        from conftest import STARTED
+
+        def test_runs(finetune_run, pytestconfig):
+            first = finetune_run(runner="loop", profile="tiny", epochs=1)
+            assert finetune_run(runner="loop", profile="tiny", epochs=1) is first
+            finetune_run(runner="trainer", profile="tiny", epochs=1)
+            assert [(c is pytestconfig, r, e) for c, r, e in STARTED] == [(True, "loop", 1), (True, "trainer", 1)]
+    """)
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["pytester"]
-pytestmark = pytest.mark.slow  # runs inner pytest sessions
 
 REPO_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
 
@@ -39,6 +38,7 @@ def _project(pytester, source):
     return pytester
 
 
+@pytest.mark.slow
 def test_unmarked_process_tests_fail_collection_naming_each(pytester):
     result = _project(pytester, UNMARKED).runpytest("--collect-only", "-m", "not slow")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -49,8 +49,17 @@ def test_unmarked_process_tests_fail_collection_naming_each(pytester):
     assert "test_plain" not in result.stderr.str()
 
 
+@pytest.mark.slow
 def test_marked_process_tests_are_collected_and_deselectable(pytester):
     marked = UNMARKED.replace("def test_runs", "@pytest.mark.slow\ndef test_runs").replace(
         "def test_inner", "@pytest.mark.slow\ndef test_inner")
     result = _project(pytester, marked).runpytest("-m", "not slow", "--strict-markers")
     result.assert_outcomes(passed=1, deselected=2)
+
+
+def test_readme_fast_command_is_the_one_the_benchmark_times():
+    from benchmarks.fast_tier import FAST_TIER
+
+    readme = (REPO_CONFTEST.parent / "README.md").read_text(encoding="utf-8")
+    assert f'`python -m pytest -m "{FAST_TIER}"`' in readme, (
+        f"README.md's fast-tier command no longer selects {FAST_TIER!r}, which benchmarks/fast_tier.py times")

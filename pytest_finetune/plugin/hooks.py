@@ -27,6 +27,12 @@ MARKERS = {
 }
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_finetune.plugin import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("finetune", "pytest-finetune (fine-tuning regression guards)")
     for option in OPTIONS:

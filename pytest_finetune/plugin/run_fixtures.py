@@ -34,6 +34,7 @@ def get_run(config: pytest.Config, settings: FinetuneSettings, run_config: RunCo
     key = run_config.key()
     if key not in cache:
         require_data(run_config.data, settings.ci_require_data)
+        config.hook.pytest_finetune_run_started(config=config, run_config=run_config)
         try:
             cache[key] = execute_run(run_config, cache_dir=settings.cache_dir)
         except FinetuneError as exc:
