@@ -429,7 +429,7 @@ def test_results_and_baselines_store_the_description_not_the_path(tmp_path):
 
 
 def test_committed_baselines_hold_no_local_path():
-    baselines = Path(__file__).parent.parent / "baselines"
+    from pytest_finetune.baselines.store import PACKAGED_BASELINES as baselines
 
     def strings(value):
         if isinstance(value, dict):

@@ -20,7 +20,7 @@ from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertMod
 
 from pytest_finetune.baselines.fingerprints import tokenized_fingerprint
 from pytest_finetune.baselines.scenario import model_label, scenario_name, scenario_of
-from pytest_finetune.baselines.store import baseline_path
+from pytest_finetune.baselines.store import PACKAGED_BASELINES, baseline_path
 from pytest_finetune.checks.assertions import assert_collated_shapes
 from pytest_finetune.checks.properties import check_segments, check_truncation_keeps_both
 from pytest_finetune.config.options import OPTIONS_BY_DEST, resolve
@@ -35,7 +35,7 @@ WORDS = "the a cat dog sat on mat shares rose fell he said prices went down".spl
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PAIRS = [("the cat sat on the mat .", "a dog sat ."), ("shares rose .", "prices went down ."),
          ("he said .", "the dog said the cat sat on a mat .")]
-REPO_BASELINES = Path(__file__).resolve().parents[1] / "baselines"
+REPO_BASELINES = PACKAGED_BASELINES  # the repo's one copy, shipped as package data
 
 
 def wordpiece_folder(folder: Path, kind: str = "bert", vocab: list[str] | None = None,

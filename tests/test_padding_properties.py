@@ -1,22 +1,17 @@
-"""Property tests of padding and collation, and proof that each property check can fail.
+"""The padding checks themselves: the strategies reach their edge cases, and each check fails.
 
-The first half draws sentence pairs, tokenizes them for real and collates them with
-``DataCollatorWithPadding`` under drawn settings; the second half feeds each check a
-deliberately broken batch, collator, tokenizer or model and expects an AssertionError, so a
-check that can never fail cannot hide here.
+The properties of the real tokenizer and collator are guards of the user's stack and ship
+in ``pytest_finetune/guard/test_padding.py``; here each check is fed a deliberately broken
+batch, collator, tokenizer or model and must raise, so a check that can never fail cannot
+hide in the guard suite.
 """
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
-import transformers
-from hypothesis import given, settings
+from hypothesis import find, given
 from hypothesis import strategies as st
 
-from pytest_finetune.mrpc.modeling import load_model, load_tokenizer
-from pytest_finetune.mrpc.preprocessing import make_collator
 from pytest_finetune.checks.properties import (
     check_mask_lengths,
     check_model_padding_invariance,
@@ -28,61 +23,13 @@ from pytest_finetune.checks.properties import (
 )
 from pytest_finetune.checks.strategies import (
     SPECIAL_TOKEN_LITERALS,
-    collation_cases,
     pair_batches,
     sentence_pairs,
     tokenized_features,
 )
-
-# Padding with padding=True and a max_length is one of the drawn settings; the collator
-# ignoring that max_length (and warning about it) is what check_padded_shapes expects.
-pytestmark = pytest.mark.filterwarnings("ignore:`max_length` is ignored when `padding`=`True`")
-
-# Strategies are built at import time; this tokenizer only tokenizes drawn text. The tests
-# themselves use the plugin's session `tokenizer` fixture (the same embedded model).
-TOKENIZER = load_tokenizer(None)
-PAIRS = [("The cat sat on the mat.", "A cat was sitting on a mat."), ("Hello", "hi"),
-         ("Shares rose 3.5 percent on Tuesday in Tokyo .", "")]
-
-
-@pytest.fixture(scope="module")
-def sided(tokenizer):
-    """Copies of the session tokenizer per padding side: the shared one is never mutated."""
-    copies = {}
-    for side in ("right", "left"):
-        copies[side] = copy.deepcopy(tokenizer)
-        copies[side].padding_side = side
-    return copies
-
-
-@pytest.fixture(scope="module")
-def model():
-    """The embedded classifier (22.7M parameters), loaded once, run on one intra-op thread.
-
-    These forwards are a few short rows each: on a loaded 2-core runner, two OpenMP threads
-    waiting for each other at every op made one forward ~70x slower than a single thread
-    (0.75 s against 0.01 s). The thread count is restored when the module is done.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        transformers.set_seed(0)
-        yield load_model(None, num_labels=2).eval()
-    finally:
-        torch.set_num_threads(threads)
-
-
-def collate(sided, features, options):
-    """Collate like the Trainer would, with the drawn settings; returns (batch, tokenizer)."""
-    tokenizer = sided[options["padding_side"]]
-    kwargs = {k: v for k, v in options.items() if k != "padding_side"}
-    return make_collator(tokenizer, **kwargs)([dict(f) for f in features]), tokenizer
-
-
-def features_of(tokenizer, pairs, labels=None, **kwargs):
-    encoded = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation=True, **kwargs)
-    return [{**{k: list(encoded[k][i]) for k in encoded}, "labels": (labels or [0, 1] * 8)[i]}
-            for i in range(len(pairs))]
+from pytest_finetune.guard.padding_support import (PAIRS, TOKENIZER, features_of,  # noqa: F401 (fixtures)
+                                                   model, sided)
+from pytest_finetune.mrpc.preprocessing import make_collator
 
 
 # --- the strategies themselves ---------------------------------------------------------
@@ -96,8 +43,6 @@ def test_pairs_are_plain_str_tuples_without_special_token_text(pair):
 
 def test_strategies_reach_the_edge_cases():
     """Empty, non-ASCII and over-long sentences and batches of mixed lengths are all drawn."""
-    from hypothesis import find
-
     find(sentence_pairs(), lambda p: "" in p)
     find(sentence_pairs(), lambda p: any(ord(c) > 127 for c in p[0] + p[1]))
     find(sentence_pairs(), lambda p: len(TOKENIZER(p[0], add_special_tokens=False)["input_ids"]) > 64)
@@ -105,58 +50,6 @@ def test_strategies_reach_the_edge_cases():
     truncated = find(tokenized_features(TOKENIZER, max_length=st.just(16)),
                      lambda fs: any(len(f["input_ids"]) == 16 for f in fs))
     assert all(len(f["input_ids"]) <= 16 for f in truncated)
-
-
-# --- properties of the real tokenizer and DataCollatorWithPadding ------------------------
-
-
-@given(case=collation_cases(TOKENIZER))
-def test_collated_shapes(sided, case):
-    features, options = case
-    batch, _ = collate(sided, features, options)
-    check_padded_shapes(batch, features, options["padding"], options["max_length"],
-                        options["pad_to_multiple_of"])
-
-
-@given(case=collation_cases(TOKENIZER))
-def test_padding_values_on_the_tokenizer_side(sided, case):
-    features, options = case
-    batch, tokenizer = collate(sided, features, options)
-    check_padding_values(batch, features, tokenizer)
-
-
-@given(case=collation_cases(TOKENIZER))
-def test_mask_lengths_and_untouched_labels(sided, case):
-    features, options = case
-    batch, _ = collate(sided, features, options)
-    check_mask_lengths(batch, features)
-
-
-@given(case=collation_cases(TOKENIZER))
-def test_segments_in_features_and_in_the_padded_batch(sided, case):
-    features, options = case
-    check_segments(features, TOKENIZER)
-    batch, tokenizer = collate(sided, features, options)
-    check_segments(batch, tokenizer)
-
-
-@given(pair=sentence_pairs(), max_length=st.integers(3, 64))
-def test_truncation_keeps_both_sentences(tokenizer, pair, max_length):
-    check_truncation_keeps_both(tokenizer, pair, max_length)
-
-
-@given(case=collation_cases(TOKENIZER), seed=st.integers(0, 2**16))
-def test_collation_order_only_permutes_rows(sided, case, seed):
-    features, options = case
-    tokenizer = sided[options["padding_side"]]
-    collator = make_collator(tokenizer, **{k: v for k, v in options.items() if k != "padding_side"})
-    check_order_independence(collator, features, seed=seed)
-
-
-@settings(max_examples=10)
-@given(pairs=pair_batches(2, 5, allow_long=False))
-def test_model_logits_do_not_depend_on_padding(model, tokenizer, pairs):
-    check_model_padding_invariance(model, tokenizer, pairs, atol=1e-5)
 
 
 def test_bert_is_not_left_padding_invariant(model, sided):

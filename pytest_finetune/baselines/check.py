@@ -18,7 +18,8 @@ from pytest_finetune._io import file_lock, write_json
 from pytest_finetune.baselines.compare import Comparison, compare
 from pytest_finetune.baselines.scenario import scenario_name, scenario_of
 from pytest_finetune.baselines.store import (FORMAT_VERSION, baseline_path, build_baseline, find_baseline,
-                                             obtained_path, read_baseline, read_json_object, write_baseline)
+                                             is_packaged, obtained_path, read_baseline, read_json_object,
+                                             stored_file, write_baseline)
 from pytest_finetune.errors import BaselineError
 from pytest_finetune.runs.result import RunResult, library_versions, version_changes
 
@@ -88,10 +89,12 @@ def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
               writer_id: str | None = None) -> CheckOutcome:
     """Judge a run against its scenario's baseline in ``folder`` (or write that baseline).
 
-    In update mode ``seeds`` runs make the record: ``result`` and ``more_seeds`` of the
-    following seeds. On a failure the new result is written beside the baseline as
-    ``*.obtained.json`` (accepting it is a file move a reviewer can see); a pass removes a
-    stale one. ``writer_id`` marks records so that xdist workers of one session write once.
+    The baseline is looked up in ``folder`` first and in the packaged defaults second;
+    everything written goes to ``folder`` (never into the installed package). In update
+    mode ``seeds`` runs make the record: ``result`` and ``more_seeds`` of the following
+    seeds. On a failure the new result is written to ``folder`` as ``*.obtained.json``
+    (accepting it is a file move a reviewer can see); a pass removes a stale one.
+    ``writer_id`` marks records so that xdist workers of one session write once.
     """
     scenario = scenario_of(result.config, result.device)
     name = scenario_name(scenario)
@@ -108,15 +111,16 @@ def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
         if found["note"]:
             comparison.notes.append(found["note"])
         where = found["path"]
-        obtained = obtained_path(where)
+        obtained = obtained_path(path)
         if comparison.passed:
             with contextlib.suppress(FileNotFoundError):
                 obtained.unlink()
             return CheckOutcome("passed", comparison=comparison, compared_with=where, record=record,
                                 notes=comparison.notes)
         write_baseline(obtained, build_baseline([result], scenario, k))
-        message = (comparison.message(str(where)) +
-                   f"\n  the new result is in {obtained}; to accept it: mv {obtained} {where}")
+        origin = " (a packaged default: your baselines folder has no file for it)" if is_packaged(where) else ""
+        message = (comparison.message(str(where)) + origin +
+                   f"\n  the new result is in {obtained}; to accept it: mv {obtained} {path}")
         return CheckOutcome("failed", message=message, comparison=comparison, compared_with=where,
                             record=record, notes=comparison.notes)
 
@@ -126,10 +130,10 @@ def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
         record = build_baseline(runs, scenario, k)
         record["updated_by_run"] = writer_id
         with file_lock(folder):
-            old = None
-            if path.is_file():
+            old, previous = None, stored_file(folder, path.name)
+            if previous is not None:
                 with contextlib.suppress(BaselineError):
-                    old = read_baseline(path)
+                    old = read_baseline(previous)
             if writer_id and old is not None and old.get("updated_by_run") == writer_id:
                 return None  # another xdist worker of this same session wrote it already
             write_baseline(path, record)
@@ -152,25 +156,32 @@ def fingerprint_path(folder: Path, model: str) -> Path:
 
 def check_fingerprint(folder: Path, model: str, name: str, current: Any, mode: str = COMPARE,
                       explain: Callable[[Any, Any], str] | None = None, atol: float = 0.0) -> CheckOutcome:
-    """Compare ``current`` with the stored fingerprint ``name`` of ``model`` (or write it)."""
+    """Compare ``current`` with the stored fingerprint ``name`` of ``model`` (or write it).
+
+    The model's file is read from ``folder`` if it has one, else from the packaged
+    defaults; a write goes to ``folder``, starting from the file that was read, so the
+    user's copy keeps the fingerprints it did not update.
+    """
     path = fingerprint_path(folder, model)
+    source = stored_file(folder, path.name)
 
     def load() -> dict[str, Any] | None:
-        stored = read_json_object(path) if path.is_file() else {}
+        stored = read_json_object(source) if source is not None else {}
         return stored if name in stored else None
 
     def judge(stored: dict[str, Any]) -> CheckOutcome:
         if values_match(stored[name], current, atol):
-            return CheckOutcome("passed", compared_with=path)
+            return CheckOutcome("passed", compared_with=source)
         detail = explain(stored[name], current) if explain else f"stored {stored[name]!r}, now {current!r}"
         changed = version_changes(stored.get("versions", {}), library_versions())
         versions = ", ".join(f"{k} {o} -> {n}" for k, (o, n) in changed.items()) or "none"
-        return CheckOutcome("failed", compared_with=path, detail=detail, message=(
-            f"{name} drifted from {path.name}: {detail}\n  library versions that differ: {versions}"))
+        return CheckOutcome("failed", compared_with=source, detail=detail, message=(
+            f"{name} drifted from {source}: {detail}\n  library versions that differ: {versions}"))
 
     def write() -> dict[str, Any]:
         with file_lock(path.parent):
-            fresh = read_json_object(path) if path.is_file() else {"format_version": FORMAT_VERSION}
+            latest = stored_file(folder, path.name)  # again: another worker may have written it
+            fresh = read_json_object(latest) if latest is not None else {"format_version": FORMAT_VERSION}
             fresh[name] = current
             fresh["versions"] = library_versions()
             write_json(path, fresh)

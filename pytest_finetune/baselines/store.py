@@ -24,6 +24,26 @@ METRICS = ("accuracy", "f1")
 METRIC_FLOOR = 0.01  # smallest band half-width: below it, seed noise is under-sampled
 LOSS_FLOOR = 0.05
 LOSS_POINTS = 40
+# Baselines and drift fingerprints of the embedded model on CPU, shipped as package data so
+# that the guard suite works right after `pip install`. Read-only: looked up after the
+# user's folder, never written (in a user's install it is inside site-packages).
+PACKAGED_BASELINES = Path(__file__).resolve().parent / "defaults"
+
+
+def stored_file(folder: Path, name: str) -> Path | None:
+    """The stored file ``name``: the user's ``folder`` first, the packaged defaults second.
+
+    The one place of that precedence; writers never call it (they write to ``folder``).
+    """
+    for base in (Path(folder), PACKAGED_BASELINES):
+        if (base / name).is_file():
+            return base / name
+    return None
+
+
+def is_packaged(path: Path) -> bool:
+    """Whether ``path`` is one of the packaged defaults (for messages: where a value came from)."""
+    return Path(path).resolve().parent == PACKAGED_BASELINES
 
 
 def baseline_path(folder: Path, scenario: dict[str, str]) -> Path:
@@ -232,20 +252,22 @@ def stored_baselines(folder: Path) -> list[Path]:
 
 
 def find_baseline(folder: Path, scenario: dict[str, str]) -> tuple[Path | None, str | None]:
-    """The exact scenario's file, else one for the same device family (with a note saying so)."""
-    exact = baseline_path(folder, scenario)
-    if exact.is_file():
+    """The exact scenario's file (the user's ``folder`` first, then the packaged defaults),
+    else one for the same device family (with a note saying so)."""
+    exact = stored_file(folder, baseline_path(folder, scenario).name)
+    if exact is not None:
         return exact, None
     family = scenario["device"].split("-")[0]
     if family == "cuda":
-        for candidate in stored_baselines(folder):
-            try:
-                other = loads_json(candidate.read_text(encoding="utf-8"))["scenario"]
-            except Exception:
-                continue
-            if other.get("device", "").startswith("cuda") and \
-                    {k: v for k, v in other.items() if k != "device"} == \
-                    {k: v for k, v in scenario.items() if k != "device"}:
-                return candidate, (f"no baseline for {scenario['device']}; using the closest "
-                                   f"match {other['device']} ({candidate.name})")
+        for base in dict.fromkeys((Path(folder), PACKAGED_BASELINES)):  # the user's first
+            for candidate in stored_baselines(base):
+                try:
+                    other = loads_json(candidate.read_text(encoding="utf-8"))["scenario"]
+                except Exception:
+                    continue
+                if other.get("device", "").startswith("cuda") and \
+                        {k: v for k, v in other.items() if k != "device"} == \
+                        {k: v for k, v in scenario.items() if k != "device"}:
+                    return candidate, (f"no baseline for {scenario['device']}; using the closest "
+                                       f"match {other['device']} ({candidate.name})")
     return None, None

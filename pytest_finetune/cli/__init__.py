@@ -1,4 +1,4 @@
-"""``pytest-finetune``: the command line (run, diff)."""
+"""``pytest-finetune``: the command line (run, check, diff)."""
 from pytest_finetune.cli.main import main
 
 __all__ = ["main"]

@@ -1,5 +1,5 @@
-"""``pytest-finetune``: run the main job (fine-tune MRPC, compare with baselines, report)
-and ``diff`` two reports.
+"""``pytest-finetune``: run the main job (fine-tune MRPC, compare with baselines, report),
+``check`` this environment with the packaged guard suite, and ``diff`` two reports.
 
 Exit codes (``cli.exit_codes``): 0 ok, 1 regression, 2 bad input (one line on stderr),
 3 internal error. Every input is checked before anything trains.
@@ -13,13 +13,14 @@ from typing import Any, NoReturn, Sequence
 
 from pytest_finetune import __version__
 from pytest_finetune.cli import exit_codes
+from pytest_finetune.cli.check import add_check_arguments, command_check
 from pytest_finetune.cli.diff import add_diff_parser, command_diff
-from pytest_finetune.config.options import OPTIONS_BY_DEST, output_folder_problem
+from pytest_finetune.config.options import OPTIONS_BY_DEST, SESSION_OPTIONS, output_folder_problem
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.report.tables import format_table
 from pytest_finetune.runs.config import PROFILES, RUNNERS, SEED_MAX
 
-CLI_OPTIONS = ("model", "data", "device", "baselines", "tolerance_k", "cache_dir", "trust_remote_code")
+CLI_OPTIONS = SESSION_OPTIONS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,7 +56,8 @@ def add_session_options(parser: argparse.ArgumentParser, dests: Sequence[str] = 
 def _parser() -> argparse.ArgumentParser:
     common = dict(epilog=exit_codes.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser = _Parser(prog=exit_codes.PROG, description="Fine-tune GLUE MRPC and compare with stored "
-                     "baselines (run), or compare two reports (diff).", **common)
+                     "baselines (run), check this environment with the packaged guard suite "
+                     "(check), or compare two reports (diff).", **common)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
                         help="print pytest-finetune's version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -76,6 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=seed_value, default=None, metavar="N",
                      help=f"training seed, 0..{SEED_MAX} (default: the profile's, 42)")
     add_session_options(run)
+    check = commands.add_parser(
+        "check", help="run the guard suite that ships with pytest-finetune on this environment",
+        usage="pytest-finetune check [--profile tiny|full|gpu] [--report FILE] [options] [-- pytest args]",
+        description="Run the packaged guard checks (collated shapes, padding properties on the real "
+                    "tokenizer, runner parity incl. gradient accumulation, tiny runs, drift "
+                    "fingerprints; the full and gpu runs by profile) against the stored baselines: "
+                    "the --baselines folder first, the packaged defaults second. The project's "
+                    "pytest ini and conftest.py are not read. Arguments after -- go to pytest.",
+        **common)
+    add_check_arguments(check)
+    add_session_options(check)
     add_diff_parser(commands, common)
     return parser
 
@@ -147,12 +160,17 @@ def command_run(args: argparse.Namespace) -> int:
     return exit_codes.REGRESSION if failed else exit_codes.OK
 
 
-COMMANDS = {"run": command_run, "diff": command_diff}
+COMMANDS = {"run": command_run, "diff": command_diff, "check": command_check}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script; returns the exit code (``cli.exit_codes``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if argv[:1] == ["check"] and "--" in argv:  # pytest's own arguments, passed on as given
+        argv, extra = argv[:argv.index("--")], argv[argv.index("--") + 1:]
     args = _parser().parse_args(argv)
+    args.pytest_args = extra
     return exit_codes.guarded(lambda: COMMANDS[args.command](args))
 
 

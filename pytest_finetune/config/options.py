@@ -221,6 +221,8 @@ OPTIONS: tuple[Option, ...] = (
            default=False, env="PYTEST_FINETUNE_TRUST_REMOTE_CODE", flag=True),
 )
 OPTIONS_BY_DEST = {option.dest: option for option in OPTIONS}
+# The settings the command line takes for a session (`pytest-finetune run` and `check`).
+SESSION_OPTIONS = ("model", "data", "device", "baselines", "tolerance_k", "cache_dir", "trust_remote_code")
 
 
 def resolve(

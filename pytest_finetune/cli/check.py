@@ -1,0 +1,198 @@
+"""``pytest-finetune check``: run the guard suite that ships in the package, map its exit code.
+
+``check()`` is the importable form (``pytest-finetune upgrade`` runs the command in each
+environment; a script can call the function): it returns the exit code and the path of the
+``--finetune-report`` JSON.
+
+The suite runs inside whatever project the user is in, from site-packages. So that the
+project cannot change what is checked and the check cannot change the project:
+
+- ``-c guard.ini``: the project's pytest.ini / pyproject (addopts, testpaths, markers) is
+  not read, and conftest.py files are looked for only inside the guard package
+  (pytest's confcutdir is the ini's folder); the project's conftest.py is not loaded.
+- ``--rootdir`` is the folder holding the package, so test ids read
+  ``pytest_finetune/guard/test_x.py::name`` in every environment (and in this repo).
+- ``-p no:cacheprovider``: nothing is written to ``.pytest_cache`` (it would land in
+  site-packages); ``--import-mode=importlib``: nothing is put on ``sys.path``.
+- Hypothesis keeps its files (``.hypothesis/``, which it would create in the current
+  folder) in pytest-finetune's cache folder for the duration of the run.
+- The baselines folder is always passed as an absolute path (the user's, default
+  ``./baselines``), never resolved against the ini's folder inside the package; stored
+  files are looked up there first and in the packaged defaults second.
+
+Exit codes (``cli.exit_codes``): 0 every selected check passed, 1 a check failed (a
+regression, or a guard module that no longer imports), 2 bad input or a selection of no
+checks, 3 an internal error of pytest or the plugin, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import pytest
+
+import pytest_finetune.guard
+from pytest_finetune.cli import exit_codes
+from pytest_finetune.config.options import OPTIONS_BY_DEST, SESSION_OPTIONS, resolve
+from pytest_finetune.errors import ConfigError
+from pytest_finetune.runs.config import PROFILES
+
+GUARD_DIR = Path(pytest_finetune.guard.__file__).resolve().parent
+GUARD_INI = GUARD_DIR / "guard.ini"
+# Which guard checks each profile selects (pytest -m expressions).
+PROFILE_MARKERS = {"tiny": "not full and not gpu", "full": "not gpu", "gpu": "gpu"}
+VERDICTS = {exit_codes.OK: "ok", exit_codes.REGRESSION: "FAILED", exit_codes.BAD_INPUT: "bad input",
+            exit_codes.INTERNAL_ERROR: "internal error", exit_codes.INTERRUPTED: "interrupted"}
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    """What a check run left: the CLI exit code and the JSON report (None when not written)."""
+
+    exit_code: int
+    report: Path | None
+
+
+class _Watch:
+    """A pytest plugin object: tells collection errors apart from a Ctrl-C (both exit 2)."""
+
+    def __init__(self) -> None:
+        self.collection_errors = 0
+        self.keyboard_interrupt = False
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collection_errors += 1
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.keyboard_interrupt = True
+
+
+def pytest_arguments(profile: str = "tiny", report: str | os.PathLike | None = None,
+                     options: Mapping[str, str | None] | None = None,
+                     extra: Sequence[str] = (), cwd: Path | None = None) -> list[str]:
+    """The pytest command line of a check run (without the ``pytest`` itself).
+
+    ``options`` holds the forwarded settings by name (``data``, ``model``, ...); None or a
+    missing name means the environment variable or default applies, as in the plugin.
+    """
+    if profile not in PROFILE_MARKERS:
+        raise ConfigError(f"--profile: {profile!r} is not one of {', '.join(PROFILES)}")
+    options = dict(options or {})
+    cwd = Path.cwd() if cwd is None else cwd
+    unknown = sorted(set(options) - set(SESSION_OPTIONS))
+    if unknown:
+        raise ConfigError(f"check: unknown option(s) {', '.join(unknown)}; known: {', '.join(SESSION_OPTIONS)}")
+    # The user's baselines folder, made absolute here: relative to the ini it would be a
+    # folder inside site-packages.
+    baselines = resolve(OPTIONS_BY_DEST["baselines"], options.get("baselines"), None)
+    options["baselines"] = str((cwd / Path(baselines).expanduser()).resolve())
+    args = [str(GUARD_DIR), "-c", str(GUARD_INI), "--rootdir", str(GUARD_DIR.parent.parent),
+            "-p", "no:cacheprovider", "--import-mode=importlib", "-m", PROFILE_MARKERS[profile],
+            # check() runs inside the pytest_finetune package: pytest cannot rewrite the
+            # asserts of modules imported before it starts and would warn about each one.
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        args += ["-p", "pytest_finetune.plugin"]
+    for dest in SESSION_OPTIONS:
+        option, value = OPTIONS_BY_DEST[dest], options.get(dest)
+        if option.flag:
+            args += [option.cli] if value else []
+        elif value not in (None, ""):
+            args += [option.cli, str(value)]
+    if report is not None:
+        args += ["--finetune-report", str((cwd / Path(report)).resolve())]
+    return args + list(extra)
+
+
+def _preflight(profile: str, data: str | None) -> None:
+    """Stop before pytest starts when no check could run: one line instead of all skips."""
+    from pytest_finetune.plugin.availability import data_unavailable_reason
+
+    source = resolve(OPTIONS_BY_DEST["data"], data, None)
+    reason = data_unavailable_reason(str(source))
+    if reason:
+        raise ConfigError(reason)
+    if profile == "gpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--profile gpu: this machine has no CUDA device (torch.cuda.is_available() "
+                             "is False); run it on a GPU runner")
+
+
+def _cache_dir(cache_dir: str | None) -> Path:
+    from pytest_finetune.mrpc.data import default_cache_dir
+
+    chosen = resolve(OPTIONS_BY_DEST["cache_dir"], cache_dir, None)
+    return Path(chosen).expanduser() if chosen else default_cache_dir()
+
+
+@contextlib.contextmanager
+def _hypothesis_files_in(folder: Path) -> Iterator[None]:
+    """Point Hypothesis' storage at ``folder`` while the suite runs, then back."""
+    from hypothesis import configuration
+
+    # None (unset: resolved on first use) unless someone set it; restored as it was.
+    previous = getattr(configuration, "__hypothesis_home_directory", None)
+    configuration.set_hypothesis_home_dir(folder)
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(previous)
+
+
+def exit_code_of(status: int, watch: _Watch) -> int:
+    """pytest's exit status as the CLI's documented code."""
+    if status == pytest.ExitCode.OK:
+        return exit_codes.OK
+    if status == pytest.ExitCode.TESTS_FAILED:
+        return exit_codes.REGRESSION
+    if status == pytest.ExitCode.INTERRUPTED:
+        interrupted = watch.keyboard_interrupt and not watch.collection_errors
+        return exit_codes.INTERRUPTED if interrupted else exit_codes.REGRESSION
+    if status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return exit_codes.BAD_INPUT
+    return exit_codes.INTERNAL_ERROR
+
+
+def check(profile: str = "tiny", report: str | os.PathLike | None = None,
+          options: Mapping[str, str | None] | None = None, extra: Sequence[str] = ()) -> SuiteOutcome:
+    """Run the guard suite in this process; what ``pytest-finetune check`` does.
+
+    Raises ConfigError (exit code 2) when the input cannot work, before pytest starts.
+    """
+    args = pytest_arguments(profile, report, options, extra)
+    _preflight(profile, (options or {}).get("data"))
+    watch = _Watch()
+    with _hypothesis_files_in(_cache_dir((options or {}).get("cache_dir")) / "hypothesis"):
+        status = pytest.main(args, plugins=[watch])
+    written = Path(args[args.index("--finetune-report") + 1]) if report is not None else None
+    return SuiteOutcome(exit_code_of(status, watch), written if written and written.is_file() else None)
+
+
+def add_check_arguments(check_parser: argparse.ArgumentParser) -> None:
+    """The options of ``pytest-finetune check`` besides the session settings."""
+    check_parser.add_argument("--profile", choices=PROFILES, default="tiny",
+                              help="tiny: the fast checks (default); full: also the full MRPC runs; "
+                                   "gpu: the gpu runs (needs CUDA)")
+    check_parser.add_argument("--report", "--finetune-report", dest="report", default=None, metavar="FILE",
+                              help="write results, verdicts and each check's outcome as JSON (the "
+                                   "plugin's --finetune-report format)")
+
+
+def command_check(args: argparse.Namespace) -> int:
+    """The subcommand: run the suite, then one line with the verdict and the report's path.
+
+    ``args.pytest_args``: what followed ``--`` on the command line, passed to pytest as is.
+    """
+    options = {dest: getattr(args, dest) for dest in SESSION_OPTIONS}
+    outcome = check(args.profile, args.report, options, getattr(args, "pytest_args", ()))
+    report = f"; report {outcome.report}" if outcome.report else ""
+    print(f"pytest-finetune check (profile {args.profile}): {VERDICTS[outcome.exit_code]}, "
+          f"exit {outcome.exit_code}{report}")
+    return outcome.exit_code
