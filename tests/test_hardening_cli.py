@@ -18,7 +18,7 @@ import pytest
 
 from pytest_finetune._io import ORPHAN_AGE_S, loads_json, write_json
 from pytest_finetune.baselines.compare import compare
-from pytest_finetune.baselines.store import read_baseline, stored_baselines
+from pytest_finetune.baselines.store import PACKAGED_BASELINES, read_baseline, stored_baselines
 from pytest_finetune.cli import exit_codes
 from pytest_finetune.cli.main import _parser, main
 from pytest_finetune.config.options import OPTIONS_BY_DEST, resolve
@@ -179,7 +179,7 @@ def test_baseline_with_a_non_finite_number_is_refused(tmp_path, token):
 
 
 def test_committed_baselines_stay_valid():
-    files = [p for p in stored_baselines(ROOT / "baselines") if not p.name.endswith("-fingerprints.json")]
+    files = [p for p in stored_baselines(PACKAGED_BASELINES) if not p.name.endswith("-fingerprints.json")]
     assert files
     for path in files:
         read_baseline(path)
