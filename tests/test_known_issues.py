@@ -156,3 +156,9 @@ def test_an_unknown_id_on_the_marker_is_a_usage_error(pytester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*test_inner.py::test_x: known issue 'no-such-issue' is not in "
                                  "pytest-finetune's table (known: transformers-47688)*"])
+
+
+def test_readme_lists_every_known_issue():
+    readme = (TESTS.parent / "README.md").read_text()
+    for issue in KNOWN_ISSUES:
+        assert f"`{issue.id}`" in readme and issue.url in readme, f"README's table lacks {issue.id}"
