@@ -1,5 +1,6 @@
 """``pytest-finetune``: run the main job (fine-tune MRPC, compare with baselines, report),
-``check`` this environment with the packaged guard suite, and ``diff`` two reports.
+``check`` this environment with the packaged guard suite, ``diff`` two reports, and
+``upgrade``: check a dependency upgrade in two environments.
 
 Exit codes (``cli.exit_codes``): 0 ok, 1 regression, 2 bad input (one line on stderr),
 3 internal error. Every input is checked before anything trains.
@@ -15,6 +16,7 @@ from pytest_finetune import __version__
 from pytest_finetune.cli import exit_codes
 from pytest_finetune.cli.check import add_check_arguments, command_check
 from pytest_finetune.cli.diff import add_diff_parser, command_diff
+from pytest_finetune.cli.upgrade import add_upgrade_parser, command_upgrade
 from pytest_finetune.config.options import OPTIONS_BY_DEST, SESSION_OPTIONS, output_folder_problem
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.report.tables import format_table
@@ -57,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     common = dict(epilog=exit_codes.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser = _Parser(prog=exit_codes.PROG, description="Fine-tune GLUE MRPC and compare with stored "
                      "baselines (run), check this environment with the packaged guard suite "
-                     "(check), or compare two reports (diff).", **common)
+                     "(check), compare two reports (diff), or check an upgrade of the stack in two "
+                     "environments (upgrade).", **common)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
                         help="print pytest-finetune's version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -90,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     add_check_arguments(check)
     add_session_options(check)
     add_diff_parser(commands, common)
+    add_upgrade_parser(commands, common, add_session_options)
     return parser
 
 
@@ -160,7 +164,7 @@ def command_run(args: argparse.Namespace) -> int:
     return exit_codes.REGRESSION if failed else exit_codes.OK
 
 
-COMMANDS = {"run": command_run, "diff": command_diff, "check": command_check}
+COMMANDS = {"run": command_run, "diff": command_diff, "check": command_check, "upgrade": command_upgrade}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

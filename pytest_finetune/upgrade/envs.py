@@ -39,7 +39,12 @@ MARKER = "complete.json"
 LAYOUT_VERSION = 1  # bump when the way an environment is built changes
 
 
-class EnvBuildError(Exception):
+class UpgradeFailed(Exception):
+    """An environment or a suite could not be built or run for a reason that is not the
+    user's input (network, disk, a crash): the CLI's exit 3, with the log's path."""
+
+
+class EnvBuildError(UpgradeFailed):
     """Building failed for a reason that is not the user's specs (network, disk, a bug)."""
 
 

@@ -45,8 +45,7 @@ class Progress:
     def say(self, text: str) -> None:
         print(f"[{self.elapsed():6.1f}s] {text}", file=self.stream, flush=True)
 
-    def run(self, label: str, command: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None,
-            cwd: Path | None = None) -> int:
+    def run(self, label: str, command: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None) -> int:
         """Run ``command`` with its output appended to ``log``; return its exit status."""
         started = time.monotonic()
         self.say(f"{label} (log: {log})")
@@ -55,8 +54,7 @@ class Progress:
             out.write(f"$ {' '.join(map(str, command))}\n")
             out.flush()
             process = subprocess.Popen(list(map(str, command)), stdout=out, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, env=dict(env) if env is not None else None,
-                                       cwd=cwd)
+                                       stdin=subprocess.DEVNULL, env=dict(env) if env is not None else None)
             last_beat = started
             try:
                 while True:

@@ -1,0 +1,37 @@
+"""``pytest-finetune upgrade``: the subcommand's parser and exit codes; the work is in
+``pytest_finetune.upgrade``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable
+
+from pytest_finetune.cli import exit_codes
+
+
+def add_upgrade_parser(commands: Any, common: dict[str, Any],
+                       add_session_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
+    from pytest_finetune.upgrade.command import add_upgrade_arguments
+
+    parser = commands.add_parser(
+        "upgrade", help="is moving from the --old pins to the --new ones safe? (one verdict)",
+        description="Build (or reuse) one environment per side with the given pip requirement "
+                    "specs, run the guard suite (pytest-finetune check) in each, and print one "
+                    "verdict: checks whose outcome changed, fingerprint drift, metrics and loss "
+                    "curves against the stored seed band, known upstream issues matched, and the "
+                    "versions on each side. Exit 0 safe, 1 regression. Environments live in "
+                    "--cache-dir's envs/ folder and are reused between calls.", **common)
+    add_upgrade_arguments(parser)
+    add_session_options(parser)
+    return parser
+
+
+def command_upgrade(args: argparse.Namespace) -> int:
+    from pytest_finetune.upgrade.command import upgrade
+    from pytest_finetune.upgrade.envs import UpgradeFailed
+
+    try:
+        return upgrade(args)
+    except UpgradeFailed as exc:  # not the user's input and not a bug to trace: the log says why
+        print(f"{exit_codes.PROG}: {exc}", file=sys.stderr)
+        return exit_codes.INTERNAL_ERROR
