@@ -44,11 +44,11 @@ def wordpiece_folder(folder: Path, kind: str = "bert", vocab: list[str] | None =
     vocab = SPECIALS + WORDS + [".", ","] if vocab is None else vocab
     size = vocab_size or len(vocab)
     if kind == "bert":
-        BertModel(BertConfig(vocab_size=size, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                             intermediate_size=8, **config)).save_pretrained(folder)
+        settings = dict(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8)
+        BertModel(BertConfig(vocab_size=size, **{**settings, **config})).save_pretrained(folder)
     else:
-        DistilBertModel(DistilBertConfig(vocab_size=size, dim=8, n_layers=1, n_heads=2, hidden_dim=8,
-                                         **config)).save_pretrained(folder)
+        settings = dict(dim=8, n_layers=1, n_heads=2, hidden_dim=8)
+        DistilBertModel(DistilBertConfig(vocab_size=size, **{**settings, **config})).save_pretrained(folder)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tokenizer_class = {"bert": "BertTokenizer", "distilbert": "DistilBertTokenizer"}[kind]
     (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": tokenizer_class}))
@@ -181,6 +181,26 @@ def test_config_with_another_problem_type_is_refused(tmp_path):
     folder = wordpiece_folder(tmp_path / "model", problem_type="regression")
     raises_one_line(r"model .*model: config\.json has problem_type 'regression', which trains with "
                     r"another loss; MRPC is single_label_classification", load_model, str(folder))
+
+
+@pytest.mark.parametrize("kind", ["bert", "distilbert"])
+def test_checkpoint_with_more_layers_than_its_config_is_refused(tmp_path, kind):
+    """transformers drops the extra layers as 'unexpected' and loads a shallower model."""
+    folder = wordpiece_folder(tmp_path / "model", kind=kind,
+                              **({"num_hidden_layers": 2} if kind == "bert" else {"n_layers": 2}))
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(
+        dict(config, **({"num_hidden_layers": 1} if kind == "bert" else {"n_layers": 1}))))
+    raises_one_line(r"weights of .*model: the checkpoint has 16 tensor\(s\) of layers the model built "
+                    r"from config\.json does not have \((transformer|encoder)\.layer\.1\.", load_model, str(folder))
+
+
+def test_pretraining_heads_in_the_checkpoint_are_fine(tmp_path):
+    from transformers import BertForPreTraining
+
+    folder = wordpiece_folder(tmp_path / "model")
+    BertForPreTraining(BertConfig.from_pretrained(folder)).save_pretrained(folder)  # cls.* tensors too
+    assert load_model(str(folder)).config.num_labels == 2
 
 
 @pytest.mark.parametrize("kind", ["distilbert", "roberta"])

@@ -10,6 +10,7 @@ what was expected, and the option that changes it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -32,6 +33,11 @@ from pytest_finetune.mrpc.sources import (MODEL_HINT, TINY_RANDOM_BERT, TOKENIZE
 # Keys of a sequence classifier's own head are named after these (outside the base model).
 HEAD_PREFIXES = ("classifier.", "score.", "pre_classifier.", "logits_proj.", "out_proj.")
 _SHOWN_KEYS = 4
+# A tensor of a numbered transformer block (BERT's layer.N, GPT-2's h.N, T5's block.N, Llama's
+# layers.N): unexpected in the checkpoint, it means the config builds fewer layers than were
+# trained, and transformers drops them without an error. Other unexpected tensors (a
+# pretraining head, RoBERTa's unused pooler) are normal and ignored.
+_NUMBERED_BLOCK = re.compile(r"(^|\.)(layer|layers|h|block|blocks)\.\d+\.")
 # A model's tokenizer fills its embedding matrix up to padding to a round size: 98-100 % for
 # GPT-2, BERT, RoBERTa, T5, Llama, Qwen, Phi. Another model's tokenizer rarely does (BERT's
 # 30,522 tokens are 61 % of RoBERTa's 50,265 rows); a tokenizer with more tokens than rows is
@@ -240,6 +246,11 @@ def _check_loading_info(path: str, model: PreTrainedModel, info: dict[str, Any])
         raise ModelError(f"weights of {path}: {len(mismatched)} tensor(s) have other shapes than "
                          f"config.json describes ({_shown(mismatched)}); expected a checkpoint "
                          "saved with this config")
+    extra_blocks = [k for k in _names(info.get("unexpected_keys", ())) if _NUMBERED_BLOCK.search(k)]
+    if extra_blocks:
+        raise ModelError(f"weights of {path}: the checkpoint has {len(extra_blocks)} tensor(s) of "
+                         f"layers the model built from config.json does not have ({_shown(extra_blocks)}); "
+                         "expected config.json's layer count to match the checkpoint")
     missing = [k for k in _names(info.get("missing_keys", ())) if not _is_head(k, prefix)]
     if missing:
         raise ModelError(f"weights of {path}: {len(missing)} tensor(s) of the model are not in "
