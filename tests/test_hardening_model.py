@@ -25,7 +25,7 @@ from pytest_finetune.checks.assertions import assert_collated_shapes
 from pytest_finetune.checks.properties import check_segments, check_truncation_keeps_both
 from pytest_finetune.config.options import OPTIONS_BY_DEST, resolve
 from pytest_finetune.config.settings import FinetuneSettings
-from pytest_finetune.errors import ModelError
+from pytest_finetune.errors import ConfigError, ModelError
 from pytest_finetune.mrpc import modeling
 from pytest_finetune.mrpc.modeling import load_model, load_tokenizer
 from pytest_finetune.mrpc.preprocessing import make_collator
@@ -292,6 +292,11 @@ def test_trust_option_is_off_unless_given():
     assert resolve(option, True, None, environ={}) is True
     assert resolve(option, None, None, environ={"PYTEST_FINETUNE_TRUST_REMOTE_CODE": "1"}) is True
     assert resolve(option, None, True, environ={}) is True
+    for typo in ("maybe", "2", "tru"):  # neither on nor off: the user meant something
+        with pytest.raises(ConfigError, match=rf"--finetune-trust-remote-code / PYTEST_FINETUNE_TRUST_REMOTE_CODE "
+                                              rf"/ ini finetune_trust_remote_code: expected yes/no .* got '{typo}'"):
+            resolve(option, None, None, environ={"PYTEST_FINETUNE_TRUST_REMOTE_CODE": typo})
+    assert resolve(option, None, None, environ={"PYTEST_FINETUNE_TRUST_REMOTE_CODE": "off"}) is False
     settings = FinetuneSettings.from_sources({}, {}, Path("."), environ={})
     assert settings.trust_remote_code is False
     assert profile_config("tiny").trust_remote_code is False

@@ -26,6 +26,20 @@ def truthy(value: Any) -> bool:
     return value is True or str(value).strip().lower() in _TRUE
 
 
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _yes_no(name: str, value: Any) -> bool:
+    """A flag's value from the environment or ini: yes/no text only; anything else is a typo
+    that must not quietly mean "off" (or "on")."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ConfigError(f"{name}: expected yes/no (1, true, yes, on / 0, false, no, off), got {value!r}")
+
+
 def _choice(*allowed: str) -> Callable[[str, str], str]:
     def parse(name: str, value: str) -> str:
         if value not in allowed:
@@ -242,7 +256,7 @@ def resolve(
     else:
         value = option.default
     if option.flag:
-        return truthy(value)
+        return _yes_no(option.describe(), value)
     if value is None:
         return None
     return option.parse(option.describe(), value)
