@@ -570,3 +570,16 @@ def test_report_has_no_local_paths(tmp_path, monkeypatch):
     assert str(tmp_path) not in text and "alice" not in text
     message = json.loads(text)["tests"]["t::x"]["message"]
     assert "baseline baselines/b.json" in message and "cache ~/.cache" in message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("override, line", [
+    ("seed=-1", "seed: expected a whole number 0..4294967295, got -1"),
+    ("lr=float('inf')", "lr: expected a finite number, got inf"),
+])
+def test_bad_run_override_fails_the_test_with_one_line(pytester, override, line):
+    pytester.makepyfile(f"def test_run(finetune_run):\n    finetune_run(runner='loop', {override})\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    assert line in result.stdout.lines, result.stdout.lines  # the failure is this line, alone
+    assert "During handling" not in result.stdout.str() and "Traceback" not in result.stdout.str()

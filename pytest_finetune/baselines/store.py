@@ -208,7 +208,7 @@ def _shape_problem(record: dict[str, Any]) -> str | None:
     if not isinstance(record["versions"], dict) or not isinstance(record["config"], dict):
         return "versions and config must be objects"
     noise = record.get("noise")
-    if noise is not None and (not isinstance(noise, dict) or any(x < 0 for x in _numbers(noise))):
+    if noise is not None and (not isinstance(noise, dict) or any(x < 0 for x in _numbers_inside(noise))):
         return "noise must be an object of numbers >= 0"
     return None
 
@@ -235,12 +235,12 @@ def _metric_problem(metric: str, stats: Any, seeds: list[int], tolerance: dict[s
     return None
 
 
-def _numbers(value: Any) -> list[float]:
+def _numbers_inside(value: Any) -> list[float]:
     """Every number inside a JSON value (nested objects and lists)."""
     if isinstance(value, dict):
-        return [x for item in value.values() for x in _numbers(item)]
+        return [x for item in value.values() for x in _numbers_inside(item)]
     if isinstance(value, list):
-        return [x for item in value for x in _numbers(item)]
+        return [x for item in value for x in _numbers_inside(item)]
     return [value] if _is_number(value) else []
 
 

@@ -53,7 +53,8 @@ def _run_config(settings: FinetuneSettings, runner: str, profile: str, **overrid
     try:
         return session_run_config(settings, runner, profile, **overrides)
     except FinetuneError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)  # outside the except block: pytest shows the line once
 
 
 @pytest.fixture(scope="session")
