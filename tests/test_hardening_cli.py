@@ -583,3 +583,53 @@ def test_bad_run_override_fails_the_test_with_one_line(pytester, override, line)
     result.assert_outcomes(failed=1)
     assert line in result.stdout.lines, result.stdout.lines  # the failure is this line, alone
     assert "During handling" not in result.stdout.str() and "Traceback" not in result.stdout.str()
+
+
+# --- neighbours: stored files that are not what they should be ------------------------------------
+
+def test_a_folder_where_a_baseline_belongs_is_one_line(tmp_path):
+    from pytest_finetune.baselines.check import stored_baseline
+
+    scenario = {"task": "mrpc", "model": "m", "runner": "loop", "profile": "tiny", "device": "cpu",
+                "precision": "fp32"}
+    (tmp_path / "mrpc-m-loop-tiny-cpu-fp32.json").mkdir()
+    with pytest.raises(BaselineError, match=r"mrpc-m-loop-tiny-cpu-fp32\.json: is not a file; expected"):
+        stored_baseline(tmp_path, scenario)
+
+
+def test_writing_into_a_read_only_baselines_folder_is_one_line(tmp_path, monkeypatch):
+    """As a normal user in a read-only folder (simulated: this suite may run as root)."""
+    import tempfile
+
+    from pytest_finetune.baselines.store import write_baseline
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    with pytest.raises(BaselineError) as info:
+        write_baseline(tmp_path / "b.json", good_baseline())
+    assert re.search(r"b\.json: cannot write \(Permission denied\); expected a writable baselines folder",
+                     one_line(str(info.value)))
+
+
+def test_fingerprint_file_with_bad_versions_is_one_line(tmp_path):
+    from pytest_finetune.baselines.check import check_fingerprint, fingerprint_path
+
+    write_text(fingerprint_path(tmp_path, "m"), json.dumps({"format_version": 1, "x": 1, "versions": [1]}))
+    with pytest.raises(BaselineError, match=r"fingerprints\.json: versions must be an object of version strings"):
+        check_fingerprint(tmp_path, "m", "x", 2)
+
+
+def test_diff_baselines_that_is_a_file_is_bad_input(tmp_path, capsys):
+    old = report_file(tmp_path / "old.json", {"s": result_dict()})
+    code, _, err = cli(capsys, "diff", str(old), str(old), "--baselines", str(old))
+    assert code == exit_codes.BAD_INPUT and re.search(r"--baselines: .*old\.json is a file, not a folder",
+                                                      one_line(err))
+
+
+def test_diff_with_a_malformed_stored_baseline_is_bad_input(tmp_path, capsys):
+    old = report_file(tmp_path / "old.json", {"s": result_dict()})
+    write_text(tmp_path / "baselines" / "s.json", json.dumps(good_baseline(seeds=[-1])))
+    code, _, err = cli(capsys, "diff", str(old), str(old), "--baselines", str(tmp_path / "baselines"))
+    assert code == exit_codes.BAD_INPUT and re.search(r"s\.json: malformed baseline \(seeds must be", one_line(err))

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from pytest_finetune._io import file_lock, write_json
+from pytest_finetune._io import file_lock
 from pytest_finetune.baselines.compare import Comparison, compare
 from pytest_finetune.baselines.scenario import scenario_name, scenario_of
 from pytest_finetune.baselines.store import (FORMAT_VERSION, baseline_path, build_baseline, find_baseline,
-                                             is_packaged, obtained_path, read_baseline, read_json_object,
+                                             is_packaged, obtained_path, read_baseline, read_fingerprints,
                                              stored_file, write_baseline)
 from pytest_finetune.errors import BaselineError
 from pytest_finetune.runs.result import RunResult, library_versions, version_changes
@@ -166,7 +166,7 @@ def check_fingerprint(folder: Path, model: str, name: str, current: Any, mode: s
     source = stored_file(folder, path.name)
 
     def load() -> dict[str, Any] | None:
-        stored = read_json_object(source) if source is not None else {}
+        stored = read_fingerprints(source) if source is not None else {}
         return stored if name in stored else None
 
     def judge(stored: dict[str, Any]) -> CheckOutcome:
@@ -181,10 +181,10 @@ def check_fingerprint(folder: Path, model: str, name: str, current: Any, mode: s
     def write() -> dict[str, Any]:
         with file_lock(path.parent):
             latest = stored_file(folder, path.name)  # again: another worker may have written it
-            fresh = read_json_object(latest) if latest is not None else {"format_version": FORMAT_VERSION}
+            fresh = read_fingerprints(latest) if latest is not None else {"format_version": FORMAT_VERSION}
             fresh[name] = current
             fresh["versions"] = library_versions()
-            write_json(path, fresh)
+            write_baseline(path, fresh)
         return {"file": path.name, "fingerprint": name}
 
     outcome = perform_check(mode, load, judge, write)

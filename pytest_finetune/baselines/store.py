@@ -111,7 +111,21 @@ def build_baseline(results: Sequence[RunResult], scenario: dict[str, str], k: fl
 
 
 def write_baseline(path: Path, record: dict[str, Any]) -> Path:
-    return write_json(path, record)
+    """Write a baseline, fingerprint or obtained file atomically; a failure is one line."""
+    try:
+        return write_json(path, record)
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot write ({exc.strerror or exc}); expected a writable "
+                            "baselines folder") from None
+
+
+def read_fingerprints(path: Path) -> dict[str, Any]:
+    """A model's drift-fingerprint file: a JSON object, its ``versions`` an object of strings."""
+    record = read_json_object(path)
+    versions = record.get("versions", {})
+    if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):
+        raise BaselineError(f"{path}: versions must be an object of version strings")
+    return record
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
@@ -254,7 +268,10 @@ def stored_baselines(folder: Path) -> list[Path]:
 def find_baseline(folder: Path, scenario: dict[str, str]) -> tuple[Path | None, str | None]:
     """The exact scenario's file (the user's ``folder`` first, then the packaged defaults),
     else one for the same device family (with a note saying so)."""
-    exact = stored_file(folder, baseline_path(folder, scenario).name)
+    own = baseline_path(folder, scenario)
+    if own.exists() and not own.is_file():  # a folder (or other non-file) where the baseline belongs
+        raise BaselineError(f"{own}: is not a file; expected the scenario's baseline JSON here")
+    exact = stored_file(folder, own.name)
     if exact is not None:
         return exact, None
     family = scenario["device"].split("-")[0]

@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,9 @@ def band_around(old, name: str, folder: Path, k: float | None) -> tuple[dict[str
     from pytest_finetune.baselines.store import METRICS, build_baseline, read_baseline
 
     stored_path = Path(folder) / f"{name}.json"
-    stored = read_baseline(stored_path) if stored_path.is_file() else None
+    # Scenario names are file names ([A-Za-z0-9_.-]); anything else is not looked up as a path.
+    named_file = re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) is not None
+    stored = read_baseline(stored_path) if named_file and stored_path.exists() else None
     scenario = stored["scenario"] if stored else {"task": "mrpc", "name": name}
     k = k if k is not None else float(stored["tolerance"]["k"]) if stored else OPTIONS_BY_DEST["tolerance_k"].default
     record = build_baseline([old], scenario, k)
@@ -182,6 +185,9 @@ def command_diff(args: argparse.Namespace) -> int:
         if problem:
             raise ConfigError(f"--markdown: {args.markdown} {problem}; expected a file path in a writable folder")
     k = None if args.tolerance_k is None else finite_number("--tolerance-k", args.tolerance_k, minimum=0)
+    if Path(args.baselines).exists() and not Path(args.baselines).is_dir():
+        raise ConfigError(f"--baselines: {args.baselines} is a file, not a folder; expected the folder "
+                          "of stored baselines whose seed spread sets the band")
     old, new = read_report(args.old), read_report(args.new)
     old_runs = {name: result_from(args.old, name, data) for name, data in old.items()}
     new_runs = {name: result_from(args.new, name, data) for name, data in new.items()}
