@@ -29,26 +29,33 @@ EPILOG = """exit codes:
 PROG = "pytest-finetune"
 
 
-def bad_input(message: str) -> int:
-    """Print ``pytest-finetune: <message>`` (one line) on stderr; the code for bad input."""
-    print(f"{PROG}: {message}", file=sys.stderr)
+def bad_input(message: str, prog: str = PROG) -> int:
+    """Print ``<prog>: <message>`` (one line) on stderr; the code for bad input."""
+    print(f"{prog}: {message}", file=sys.stderr)
     return BAD_INPUT
 
 
-def guarded(command: Callable[[], int]) -> int:
+def guarded(command: Callable[[], int], prog: str = PROG,
+            internal: tuple[type[BaseException], ...] = ()) -> int:
     """Run ``command`` and map what escapes it to the documented exit codes.
 
-    A FinetuneError is the user's to fix: its one line, exit 2. Anything else is ours: the
+    A FinetuneError is the user's to fix: its one line, exit 2. ``internal`` are errors of
+    ours that already say what failed in one line (e.g. an environment that would not
+    build; the line names the log): that line, exit 3. Anything else is a bug: the
     traceback (a bug report needs it), then exit 3, never 1 (which means "regression").
+    ``prog`` prefixes every line (``pytest-finetune upgrade`` for a subcommand's own voice).
     """
     try:
         return command()
     except FinetuneError as exc:
-        return bad_input(str(exc) or type(exc).__name__)
+        return bad_input(str(exc) or type(exc).__name__, prog)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except internal as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return INTERNAL_ERROR
     except Exception:  # noqa: BLE001 - the documented "internal error" code
         traceback.print_exc()
-        print(f"{PROG}: internal error (a bug: please report it with the traceback above)", file=sys.stderr)
+        print(f"{prog}: internal error (a bug: please report it with the traceback above)", file=sys.stderr)
         return INTERNAL_ERROR
