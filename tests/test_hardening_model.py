@@ -155,6 +155,12 @@ def test_tokenized_cache_key_follows_the_length_limit(tmp_path):
     assert tokenizer_digest(tokenizer) != before
 
 
+def test_tokenizer_and_config_disagreeing_on_the_pad_id_are_refused(tmp_path):
+    folder = wordpiece_folder(tmp_path / "model", pad_token_id=1)  # [UNK]'s id; the tokenizer pads with 0
+    raises_one_line(r"tokenizer of .*model pads with id 0 \('\[PAD\]'\) but config\.json has "
+                    r"pad_token_id 1; expected the same id", load_tokenizer, str(folder))
+
+
 # -- class 2: only a new classification head may start from random weights ----------------
 
 def test_checkpoint_with_other_shapes_than_its_config_is_refused(tmp_path):

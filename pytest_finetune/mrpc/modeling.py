@@ -33,6 +33,7 @@ from pytest_finetune.mrpc.sources import (MODEL_HINT, TINY_RANDOM_BERT, TOKENIZE
 # Keys of a sequence classifier's own head are named after these (outside the base model).
 HEAD_PREFIXES = ("classifier.", "score.", "pre_classifier.", "logits_proj.", "out_proj.")
 _SHOWN_KEYS = 4
+_MESSAGE_CHARS = 300
 # A tensor of a numbered transformer block (BERT's layer.N, GPT-2's h.N, T5's block.N, Llama's
 # layers.N): unexpected in the checkpoint, it means the config builds fewer layers than were
 # trained, and transformers drops them without an error. Other unexpected tensors (a
@@ -57,7 +58,9 @@ def library_message(exc: BaseException) -> str:
     """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[0] if lines else type(exc).__name__
-    return f"{type(exc).__name__}: {text[:300]}"
+    if len(text) > _MESSAGE_CHARS:
+        text = text[:_MESSAGE_CHARS].rstrip() + "..."
+    return f"{type(exc).__name__}: {text}"
 
 
 def _looks_like_path(name: str) -> bool:
@@ -210,6 +213,13 @@ def load_tokenizer(name: str | Path | None, trust_remote_code: bool = False) -> 
         raise ModelError(f"tokenizer of {path} has no pad token, so batches cannot be padded; "
                          "set one (e.g. tokenizer.pad_token = tokenizer.eos_token) or use a model "
                          "whose tokenizer defines [PAD]")
+    stored_pad = getattr(config, "pad_token_id", None)
+    if isinstance(stored_pad, int) and stored_pad != tokenizer.pad_token_id:
+        # The model finds pads by this id (RoBERTa's position ids, GPT-2's last real token):
+        # another id in the batches silently moves positions or picks the wrong token.
+        raise ModelError(f"tokenizer of {path} pads with id {tokenizer.pad_token_id} "
+                         f"({tokenizer.pad_token!r}) but config.json has pad_token_id {stored_pad}; "
+                         "expected the same id (fix pad_token_id or the tokenizer's pad token)")
     return tokenizer
 
 
