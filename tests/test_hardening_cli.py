@@ -633,3 +633,22 @@ def test_diff_with_a_malformed_stored_baseline_is_bad_input(tmp_path, capsys):
     write_text(tmp_path / "baselines" / "s.json", json.dumps(good_baseline(seeds=[-1])))
     code, _, err = cli(capsys, "diff", str(old), str(old), "--baselines", str(tmp_path / "baselines"))
     assert code == exit_codes.BAD_INPUT and re.search(r"s\.json: malformed baseline \(seeds must be", one_line(err))
+
+
+@pytest.mark.parametrize("dest, value, pattern", [
+    ("model", "afile", r"--finetune-model / PYTEST_FINETUNE_MODEL / ini finetune_model: model folder .*afile "
+                       r"is a file, not a folder"),
+    ("model", "./no-such-model", r"--finetune-model .*model folder \./no-such-model does not exist"),
+    ("seeds", "99999999999", r"--finetune-seeds .*expected a whole number 1\.\.100, got 99999999999"),
+])
+def test_more_options_checked_at_start(tmp_path, monkeypatch, dest, value, pattern):
+    monkeypatch.chdir(tmp_path)
+    write_text(tmp_path / "afile", "x")
+    with pytest.raises(ConfigError) as info:
+        resolve(OPTIONS_BY_DEST[dest], value, None, environ={})
+    assert re.search(pattern, one_line(str(info.value)))
+
+
+def test_a_hub_id_is_not_taken_for_a_missing_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert resolve(OPTIONS_BY_DEST["model"], "org/name", None, environ={}) == "org/name"

