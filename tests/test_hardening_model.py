@@ -255,7 +255,7 @@ def test_custom_code_is_refused_without_asking(tmp_path, monkeypatch, in_file, l
         raise AssertionError("pytest-finetune prompted on the terminal")
 
     monkeypatch.setattr("builtins.input", no_prompt)
-    raises_one_line(rf"model .*model: {in_file} name custom code \(auto_map\) that pytest-finetune does "
+    raises_one_line(rf"model .*model: {in_file} names custom code \(auto_map\) that pytest-finetune does "
                     r"not run unless you allow it with --finetune-trust-remote-code / "
                     r"PYTEST_FINETUNE_TRUST_REMOTE_CODE / ini finetune_trust_remote_code",
                     load, str(folder))
@@ -282,7 +282,7 @@ def test_transformers_own_custom_code_refusal_names_the_option(tmp_path, monkeyp
                          "correctly load the model.\nPlease pass the argument `trust_remote_code=True`")
 
     monkeypatch.setattr(modeling.AutoTokenizer, "from_pretrained", refuses)
-    raises_one_line(r"model .*model: its files name custom code \(auto_map\) .* --finetune-trust-remote-code",
+    raises_one_line(r"model .*model: its repository names custom code \(auto_map\) .* --finetune-trust-remote-code",
                     load_tokenizer, str(folder))
 
 
@@ -539,7 +539,7 @@ def test_plugin_runs_custom_code_only_with_the_trust_option(pytester, tmp_path, 
                         "    assert type(tokenizer).__name__ == 'CustomTokenizer'\n")
     refused = pytester.runpytest("--finetune-model", str(folder))
     refused.assert_outcomes(errors=1)
-    refused.stdout.fnmatch_lines(["*name custom code (auto_map) that pytest-finetune does not run unless "
+    refused.stdout.fnmatch_lines(["*names custom code (auto_map) that pytest-finetune does not run unless "
                                   "you allow it with --finetune-trust-remote-code*"])
     assert not marker.exists()
     monkeypatch.setenv("PYTEST_FINETUNE_TRUST_REMOTE_CODE", "1")

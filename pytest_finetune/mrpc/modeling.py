@@ -110,10 +110,11 @@ def resolve_model(name: str | Path | None) -> str:
                          f"the local cache; {MODEL_HINT}") from None
 
 
-def _remote_code_error(path: str, where: str) -> ModelError:
+def _remote_code_error(path: str, where: list[str]) -> ModelError:
     option = OPTIONS_BY_DEST["trust_remote_code"]
-    return ModelError(f"model {path}: {where} name custom code (auto_map) that pytest-finetune "
-                      f"does not run unless you allow it with {option.describe()}")
+    verb = "names" if len(where) == 1 else "name"
+    return ModelError(f"model {path}: {' and '.join(where)} {verb} custom code (auto_map) that "
+                      f"pytest-finetune does not run unless you allow it with {option.describe()}")
 
 
 def _refuse_remote_code(path: str, trust_remote_code: bool, config: Any = None) -> None:
@@ -135,13 +136,13 @@ def _refuse_remote_code(path: str, trust_remote_code: bool, config: Any = None) 
     elif config is not None and getattr(config, "auto_map", None):
         where.append("config.json")
     if where:
-        raise _remote_code_error(path, " and ".join(where))
+        raise _remote_code_error(path, where)
 
 
 def _cannot_load(what: str, path: str, exc: Exception, trust_remote_code: bool) -> ModelError:
     """One line for a library error; transformers' own refusal of custom code names our option."""
     if not trust_remote_code and "trust_remote_code" in str(exc):
-        return _remote_code_error(path, "its files")
+        return _remote_code_error(path, ["its repository"])
     return ModelError(f"{what} of {path}: cannot load ({library_message(exc)})")
 
 
