@@ -133,3 +133,20 @@ def test_env_subprocess_does_not_inherit_pythonpath(tmp_path, monkeypatch):
     assert "PYTHONPATH" not in env
     assert env["PATH"].startswith(str(tmp_path / "venv" / "bin"))
     assert env["PYTEST_FINETUNE_CACHE"] == str(tmp_path / "finetune-cache")
+
+
+@pytest.mark.slow
+def test_progress_names_the_step_and_keeps_the_output_in_the_log(tmp_path):
+    import io
+    import sys
+
+    stream = io.StringIO()
+    log = tmp_path / "step.log"
+    code = "import time; print('collecting', flush=True); time.sleep(1.5); print('3 passed')"
+    status = Progress(stream, interval=0.5).run("[new] guard suite", [sys.executable, "-c", code], log)
+    assert status == 0
+    lines = stream.getvalue().splitlines()
+    assert "[new] guard suite (log: " in lines[0]
+    assert any("[new] guard suite: 1s  collecting" in line for line in lines[1:-1])
+    assert "] [new] guard suite: done in " in lines[-1]
+    assert "3 passed" in log.read_text() and "3 passed" not in stream.getvalue()

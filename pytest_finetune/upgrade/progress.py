@@ -4,7 +4,7 @@ Building an environment or running a suite takes minutes with nothing on the scr
 subprocess's own output goes to a log file (a verdict, not 2,000 lines of installer output,
 is what the user wants in the terminal) and a heartbeat shows the step, the elapsed time
 and the log's last line. On a terminal the heartbeat rewrites one line; in CI logs it
-prints a line every ``interval`` seconds.
+prints a line every ``interval`` seconds while the log moves, every 4 intervals while not.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class Progress:
             out.flush()
             process = subprocess.Popen(list(map(str, command)), stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, env=dict(env) if env is not None else None)
-            last_beat = started
+            last_beat, last_text = started, ""
             try:
                 while True:
                     try:
@@ -63,13 +63,14 @@ class Progress:
                         break
                     except subprocess.TimeoutExpired:
                         pass
-                    now = time.monotonic()
-                    line = f"  {label}: {now - started:.0f}s  {_last_line(log)}"
+                    now, text = time.monotonic(), _last_line(log)
+                    line = f"  {label}: {now - started:.0f}s  {text}"
                     if self.live:
                         print(f"\r{line[:150]:<150}", end="", file=self.stream, flush=True)
-                    elif now - last_beat >= self.interval:
+                    # In a log: a line when there is news, and at least every 4 intervals.
+                    elif now - last_beat >= (self.interval if text != last_text else 4 * self.interval):
                         print(line, file=self.stream, flush=True)
-                        last_beat = now
+                        last_beat, last_text = now, text
             except BaseException:
                 process.kill()
                 process.wait()
