@@ -15,7 +15,8 @@ project cannot change what is checked and the check cannot change the project:
 - ``-p no:cacheprovider``: nothing is written to ``.pytest_cache`` (it would land in
   site-packages); ``--import-mode=importlib``: nothing is put on ``sys.path``.
 - Hypothesis keeps its files (``.hypothesis/``, which it would create in the current
-  folder) in pytest-finetune's cache folder for the duration of the run.
+  folder) in pytest-finetune's cache folder for the duration of the run, and no bytecode
+  (pytest's rewritten test modules included) is written beside the installed package.
 - The baselines folder is always passed as an absolute path (the user's, default
   ``./baselines``), never resolved against the ini's folder inside the package; stored
   files are looked up there first and in the packaged defaults second.
@@ -133,17 +134,23 @@ def _cache_dir(cache_dir: str | None) -> Path:
 
 
 @contextlib.contextmanager
-def _hypothesis_files_in(folder: Path) -> Iterator[None]:
-    """Point Hypothesis' storage at ``folder`` while the suite runs, then back."""
+def _writes_kept_out_of_the_package(cache: Path) -> Iterator[None]:
+    """While the suite runs: Hypothesis' storage in ``cache``, no ``__pycache__`` writes
+    (pytest caches rewritten test modules beside them, i.e. in site-packages); then back."""
+    import sys
+
     from hypothesis import configuration
 
     # None (unset: resolved on first use) unless someone set it; restored as it was.
     previous = getattr(configuration, "__hypothesis_home_directory", None)
-    configuration.set_hypothesis_home_dir(folder)
+    no_bytecode = sys.dont_write_bytecode
+    configuration.set_hypothesis_home_dir(cache / "hypothesis")
+    sys.dont_write_bytecode = True
     try:
         yield
     finally:
         configuration.set_hypothesis_home_dir(previous)
+        sys.dont_write_bytecode = no_bytecode
 
 
 def exit_code_of(status: int, watch: _Watch) -> int:
@@ -169,7 +176,7 @@ def check(profile: str = "tiny", report: str | os.PathLike | None = None,
     args = pytest_arguments(profile, report, options, extra)
     _preflight(profile, (options or {}).get("data"))
     watch = _Watch()
-    with _hypothesis_files_in(_cache_dir((options or {}).get("cache_dir")) / "hypothesis"):
+    with _writes_kept_out_of_the_package(_cache_dir((options or {}).get("cache_dir"))):
         status = pytest.main(args, plugins=[watch])
     written = Path(args[args.index("--finetune-report") + 1]) if report is not None else None
     return SuiteOutcome(exit_code_of(status, watch), written if written and written.is_file() else None)
