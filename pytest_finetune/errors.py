@@ -19,7 +19,14 @@ class DataError(FinetuneError):
 
 
 class ModelError(FinetuneError):
-    """The model or tokenizer cannot be loaded as asked."""
+    """The model or tokenizer cannot be loaded as asked.
+
+    Always one line: a line break that reaches the message (a folder name, a library's text)
+    is shown escaped, so a CI log never splits one error over several lines.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(str(message).replace("\r", "\\r").replace("\n", "\\n"))
 
 
 class BaselineError(FinetuneError):

@@ -477,6 +477,13 @@ def test_broken_model_files_are_one_line(tmp_path, break_it, message):
     raises_one_line(message, load_model, str(folder))
 
 
+def test_line_breaks_in_a_folder_name_stay_on_one_line(tmp_path):
+    folder = wordpiece_folder(tmp_path / "two\nlines")
+    (folder / "vocab.txt").unlink()
+    error = raises_one_line(r"model folder .*two\\nlines: no tokenizer files", load_tokenizer, str(folder))
+    assert "two\\nlines" in str(error)
+
+
 def test_unreadable_config_is_one_line(tmp_path):
     folder = wordpiece_folder(tmp_path / "model")
     (folder / "config.json").write_text('{\n  "a": 1,\n  oops\n}')
