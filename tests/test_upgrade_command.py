@@ -51,3 +51,17 @@ def test_a_pin_that_cannot_be_installed_is_one_line_and_exit_2(tmp_path, capsys)
     assert "cannot be installed" in err[-1]
     envs = list((tmp_path / "cache" / "envs").glob("*/"))
     assert envs and not any((env / "complete.json").exists() for env in envs)  # rebuilt next time
+
+
+def test_an_environment_that_will_not_build_is_exit_3_with_one_line(tmp_path, capsys, monkeypatch):
+    from pytest_finetune.upgrade import envs
+
+    def broken(self, side, path, label):
+        raise envs.EnvBuildError(f"{label}: installing failed; see {path / 'build.log'}")
+
+    monkeypatch.setattr(envs.EnvBuilder, "_build", broken)
+    code = main(["upgrade", "--old", "transformers==4.57.6", "--new", "transformers==5.24.0",
+                 "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3
+    assert err[-1].startswith("pytest-finetune: [old] environment ") and err[-1].endswith("build.log")

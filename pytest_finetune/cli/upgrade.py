@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any, Callable
 
 from pytest_finetune.cli import exit_codes
@@ -30,8 +29,6 @@ def command_upgrade(args: argparse.Namespace) -> int:
     from pytest_finetune.upgrade.command import upgrade
     from pytest_finetune.upgrade.envs import UpgradeFailed
 
-    try:
-        return upgrade(args)
-    except UpgradeFailed as exc:  # not the user's input and not a bug to trace: the log says why
-        print(f"{exit_codes.PROG}: {exc}", file=sys.stderr)
-        return exit_codes.INTERNAL_ERROR
+    # An environment or suite that could not be built or run is neither the user's input
+    # nor a bug to trace: one line naming the log, exit 3.
+    return exit_codes.guarded(lambda: upgrade(args), internal=(UpgradeFailed,))
