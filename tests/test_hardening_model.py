@@ -518,7 +518,7 @@ def test_loop_runs_fp32_then_bf16_then_fp32_in_one_process(tmp_path, one_thread)
                                 precision=precision, epochs=1, batch_size=4)
         prepared = Prepared(config, "cpu", tokenizer, load_model(folder), data, data,
                             make_collator(tokenizer))
-        out = train_loop(prepared, progress=False)
+        out = train_loop(prepared)
         assert len(out.losses) == 3 and AcceleratorState().mixed_precision == precision
 
 

@@ -16,7 +16,7 @@ def fast_config(finetune_settings, runner, **overrides):
 @pytest.mark.parametrize("runner", ["trainer", "loop"])
 def test_two_runs_of_one_config_are_bit_identical(finetune_settings, runner):
     config = fast_config(finetune_settings, runner)
-    first, second = execute_run(config, progress=False), execute_run(config, progress=False)
+    first, second = execute_run(config), execute_run(config)
     assert first.losses == second.losses  # exact float equality, step by step
     assert (first.accuracy, first.f1, first.eval_history) == (second.accuracy, second.f1, second.eval_history)
 
@@ -41,7 +41,7 @@ def test_nan_loss_stops_the_run_with_step_lr_and_lengths(finetune_settings, monk
     monkeypatch.setattr(setup, "load_model", load_with_nan_at_third_forward)
     with pytest.raises(NonFiniteLossError, match=rf"{runner} run stopped: loss is nan at step 3 "
                                                  r"\(lr [0-9.e-]+, batch lengths \[\d+(, \d+)*\]\)"):
-        execute_run(fast_config(finetune_settings, runner), progress=False)
+        execute_run(fast_config(finetune_settings, runner))
 
 
 FAILING_RUN = """

@@ -21,6 +21,8 @@ def test_run_result_json_round_trip(finetune_run, tmp_path):
     # The stored record names the data by kind and content hash, never by its local path.
     assert stored["runner"] == "loop" and stored["data"] == describe_source(result.config.data)
     assert result.config.data not in path.read_text()
+    # Offline with no cached copy of evaluate's glue module, the local one ran, and says so.
+    assert json.loads(path.read_text())["metric_source"] == "local:glue_mrpc.py"
 
 
 def test_same_config_trains_once_per_session(finetune_run):

@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
                           "(default: %(default)s)")
     run.add_argument("--seed", type=seed_value, default=None, metavar="N",
                      help=f"training seed, 0..{SEED_MAX} (default: the profile's, 42)")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="also show what transformers and datasets print while a run loads and "
+                          "trains (model load reports, warnings, their progress bars)")
     add_session_options(run)
     check = commands.add_parser(
         "check", help="run the guard suite that ships with pytest-finetune on this environment",
@@ -101,6 +104,31 @@ def _summary_row(result, verdict: str) -> list[str]:
     tail = result.losses[-max(1, len(result.losses) // 10):]
     return [result.config.runner, f"{result.accuracy:.4f}", f"{result.f1:.4f}",
             f"{sum(tail) / len(tail):.4f}", f"{result.wall_time_s:.1f}", f"{result.examples_per_s:.1f}", verdict]
+
+
+class _BarProgress:
+    """The CLI's ``Progress``: one tqdm bar per run over its optimizer steps (on stderr, gone
+    when the run ends) and one line per evaluated epoch and at the end (on stdout)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, event: Any) -> None:
+        from tqdm.auto import tqdm
+
+        from pytest_finetune.runs.progress import END, EPOCH, START, STEP
+
+        if event.kind == START:
+            self.bar = tqdm(total=event.total_steps, desc=event.runner, unit="step", leave=False)
+        elif event.kind == STEP and self.bar is not None:
+            self.bar.set_postfix_str(f"loss {event.loss:.4f}", refresh=False)
+            self.bar.update(1)
+        elif event.kind == EPOCH and self.bar is not None:
+            self.bar.write(event.line(), file=sys.stdout)
+        elif event.kind == END:
+            if self.bar is not None:
+                self.bar.close()
+            print(event.line(), flush=True)
 
 
 def _preflight(settings, configs) -> list[tuple[Any, str, dict[str, Any] | None]]:
@@ -139,11 +167,12 @@ def command_run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {} if args.seed is None else {"seed": args.seed}
     configs = [session_run_config(settings, runner, args.profile, **overrides) for runner in runners]
     _preflight(settings, configs)
-    rows, failed, curves, baseline_record = [], False, {}, None
+    rows, failed, curves, baseline_record, metrics = [], False, {}, None, set()
     for config in configs:
         print(f"== {config.runner}: profile {args.profile}, {config.epochs} epoch(s), batch "
               f"{config.batch_size}, lr {config.lr:g}, seed {config.seed}", flush=True)
-        result = execute_run(config, cache_dir=settings.cache_dir, progress=True)
+        result = execute_run(config, cache_dir=settings.cache_dir, progress=_BarProgress(), verbose=args.verbose)
+        metrics.add(result.metric_source)
         name = scenario_name(scenario_of(config, result.device))
         result.save(output / f"{name}.json")
         curves[f"{config.runner} (seed {config.seed})"] = result.losses
@@ -160,6 +189,7 @@ def command_run(args: argparse.Namespace) -> int:
                            baseline_record if len(runners) == 1 else None, settings.tolerance_k)
     print()
     print("\n".join(format_table(["runner", "accuracy", "f1", "final loss", "time s", "ex/s", "baseline"], rows)))
+    print(f"metric: {', '.join(sorted(metrics))}")
     print(f"\nwrote {output}/*.json and {png}")
     return exit_codes.REGRESSION if failed else exit_codes.OK
 

@@ -15,7 +15,8 @@ from pytest_finetune.errors import ConfigError
 from pytest_finetune.config.options import OPTIONS
 from pytest_finetune.config.settings import FinetuneSettings
 from pytest_finetune.report.session import SessionReport
-from pytest_finetune.plugin.stash import SESSION_LOG, SETTINGS, settings_of
+from pytest_finetune.plugin.progress import TerminalProgress
+from pytest_finetune.plugin.stash import PROGRESS, SESSION_LOG, SETTINGS, settings_of
 from pytest_finetune.checks.hypothesis_profiles import use_profile
 from pytest_finetune.plugin.known_issues import MARKER as KNOWN_ISSUE_MARKER
 from pytest_finetune.plugin.known_issues import MARKER_HELP as KNOWN_ISSUE_HELP, apply_known_issues
@@ -87,6 +88,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"pytest-finetune: {exc}") from None
     config.stash[SESSION_LOG] = SessionReport()
     config.pluginmanager.register(config.stash[SESSION_LOG], "finetune-session-report")
+    config.stash[PROGRESS] = TerminalProgress(config)
+    config.pluginmanager.register(config.stash[PROGRESS], "finetune-progress")
 
 
 def _whole_suite_ran(config: pytest.Config, exitstatus: int) -> bool:
@@ -140,13 +143,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     report: SessionReport = config.stash[SESSION_LOG]
     settings = settings_of(config)
     table, updates, known = report.table_lines(), report.update_lines(), report.known_issue_lines()
-    if table or updates or known:
+    metric = report.metric_lines()
+    if table or updates or known or metric:
         terminalreporter.write_sep("=", "pytest-finetune")
-    for line in known:
-        terminalreporter.write_line(line)
-    for line in updates:
-        terminalreporter.write_line(line)
-    for line in table:
+    for line in known + updates + metric + table:
         terminalreporter.write_line(line)
     unused = report.unused_files(settings.baselines) if _whole_suite_ran(config, exitstatus) else []
     if unused:

@@ -14,14 +14,16 @@ from pytest_finetune.errors import FinetuneError
 from pytest_finetune.runs import RunConfig, RunResult
 from pytest_finetune.runs.config import session_run_config
 from pytest_finetune.config.settings import FinetuneSettings
-from pytest_finetune.plugin.stash import run_cache_of
+from pytest_finetune.plugin.stash import PROGRESS, run_cache_of
+from pytest_finetune.runs.progress import Progress
 
 
-def execute_run(config: RunConfig, cache_dir: str | None = None) -> RunResult:
+def execute_run(config: RunConfig, cache_dir: str | None = None, progress: Progress | None = None,
+                verbose: bool = False) -> RunResult:
     """Train ``config``; the runners (torch, transformers, accelerate) load on first use."""
     from pytest_finetune.runs.execute import execute_run as run
 
-    return run(config, cache_dir=cache_dir)
+    return run(config, cache_dir=cache_dir, progress=progress, verbose=verbose)
 
 
 class _FailedRun:
@@ -36,7 +38,9 @@ def get_run(config: pytest.Config, settings: FinetuneSettings, run_config: RunCo
         require_data(run_config.data, settings.ci_require_data)
         config.hook.pytest_finetune_run_started(config=config, run_config=run_config)
         try:
-            cache[key] = execute_run(run_config, cache_dir=settings.cache_dir)
+            # Lines through the terminal reporter; transformers' load reports only with -v.
+            cache[key] = execute_run(run_config, cache_dir=settings.cache_dir, progress=config.stash.get(PROGRESS, None),
+                                     verbose=(config.getoption("verbose", 0) or 0) > 0)
         except FinetuneError as exc:
             cache[key] = _FailedRun(str(exc))
         except Exception as exc:

@@ -11,6 +11,7 @@ SETTINGS = pytest.StashKey[FinetuneSettings]()
 RUN_CACHE = pytest.StashKey[dict]()
 SESSION_LOG = pytest.StashKey[Any]()
 RUN_ID = pytest.StashKey[str]()
+PROGRESS = pytest.StashKey[Any]()  # plugin.progress.TerminalProgress: the runs' Progress callback
 
 
 def settings_of(config: pytest.Config) -> FinetuneSettings:

@@ -81,9 +81,19 @@ class KnownIssueEvent:
     kind: str = field(default="known_issue", init=False)
 
 
-Event = Union[ResultEvent, ComparisonEvent, UpdatedEvent, FingerprintEvent, UsedEvent, KnownIssueEvent]
+@dataclass
+class ProgressLineEvent:
+    """A run's end line, trained on an xdist worker, for the controller to print
+    (``plugin.progress``): a worker's own terminal output is never shown."""
+
+    line: str
+    kind: str = field(default="progress_line", init=False)
+
+
+Event = Union[ResultEvent, ComparisonEvent, UpdatedEvent, FingerprintEvent, UsedEvent, KnownIssueEvent,
+              ProgressLineEvent]
 _TYPES = {cls.kind: cls for cls in (ResultEvent, ComparisonEvent, UpdatedEvent, FingerprintEvent, UsedEvent,  # type: ignore[attr-defined]
-                                    KnownIssueEvent)}
+                                    KnownIssueEvent, ProgressLineEvent)}
 
 
 def as_property(event: Event) -> tuple[str, dict[str, Any]]:

@@ -12,8 +12,8 @@ from typing import Any
 
 from pytest_finetune._io import write_json
 from pytest_finetune.baselines.store import stored_baselines
-from pytest_finetune.report.events import (ComparisonEvent, FingerprintEvent, KnownIssueEvent, ResultEvent,
-                                           UpdatedEvent, events_in)
+from pytest_finetune.report.events import (ComparisonEvent, FingerprintEvent, KnownIssueEvent, ProgressLineEvent,
+                                           ResultEvent, UpdatedEvent, events_in)
 from pytest_finetune.report.tables import format_table
 
 
@@ -48,6 +48,8 @@ class SessionReport:
 
     def add(self, user_properties) -> None:
         for event in events_in(user_properties):
+            if isinstance(event, ProgressLineEvent):
+                continue  # printed live (plugin.progress); names no stored file
             if isinstance(event, KnownIssueEvent):
                 entry = self.known_issues.setdefault(event.issue["id"], {
                     **event.issue, "installed": event.installed, "applies": event.applies, "checks_run": []})
@@ -71,6 +73,12 @@ class SessionReport:
         body = [(r["scenario"], r["metric"], f"{r['baseline']:.4f}", f"{r['now']:.4f}",
                  f"{r['now'] - r['baseline']:+.4f}", r["verdict"]) for r in rows]
         return format_table(header, body)
+
+    def metric_lines(self) -> list[str]:
+        """Which GLUE/MRPC metric module computed the runs' accuracy/F1 (``evaluate``'s own
+        or the local copy): after an ``evaluate`` upgrade, the first thing to check."""
+        sources = sorted({result.get("metric_source") or "not recorded" for result in self.results.values()})
+        return [f"metric: {', '.join(sources)}"] if sources else []
 
     def update_lines(self) -> list[str]:
         lines = []

@@ -8,6 +8,7 @@ from pytest_finetune.mrpc.data_files import describe_source
 from pytest_finetune.mrpc.model_files import describe_model
 from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.runs.loop import train_loop
+from pytest_finetune.runs.progress import Progress, RunProgress, quiet_libraries
 from pytest_finetune.runs.result import RunResult
 from pytest_finetune.runs.prepare import prepare, relative_change, snapshot
 from pytest_finetune.runs.trainer import train_trainer
@@ -15,15 +16,23 @@ from pytest_finetune.runs.trainer import train_trainer
 RUNNER_FUNCTIONS = {"trainer": train_trainer, "loop": train_loop}
 
 
-def execute_run(config: RunConfig, cache_dir: str | None = None, progress: bool = True) -> RunResult:
+def execute_run(config: RunConfig, cache_dir: str | None = None, progress: Progress | None = None,
+                verbose: bool = False) -> RunResult:
+    """Train ``config`` once. ``progress`` hears the start, every optimizer step, every
+    evaluated epoch and the end; the libraries' own warnings and bars stay hidden for the
+    run unless ``verbose``."""
     started = time.perf_counter()
     data_source = describe_source(config.data)  # before loading: what is described is what trains
     model_source = describe_model(config.model)
-    prepared = prepare(config, cache_dir)
-    before = snapshot(prepared.model)
-    train_started = time.perf_counter()
-    out = RUNNER_FUNCTIONS[config.runner](prepared, progress=progress)
-    train_time = time.perf_counter() - train_started
+    with quiet_libraries(verbose):
+        prepared = prepare(config, cache_dir)
+        before = snapshot(prepared.model)
+        tracker = RunProgress(config, prepared.optimizer_steps, progress)
+        tracker.start()
+        train_started = time.perf_counter()
+        out = RUNNER_FUNCTIONS[config.runner](prepared, tracker)
+        train_time = time.perf_counter() - train_started
+        tracker.end()
     final = out.history[-1]
     counts = Counter(out.predictions)
     return RunResult(
@@ -42,4 +51,5 @@ def execute_run(config: RunConfig, cache_dir: str | None = None, progress: bool 
         examples_per_s=len(prepared.train) * config.epochs / train_time,
         data_source=data_source,
         model_source=model_source,
+        metric_source=prepared.metric.source,
     )

@@ -12,20 +12,20 @@ import torch
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.state import AcceleratorState, GradientState
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 from transformers import get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from pytest_finetune.errors import NonFiniteLossError
-from pytest_finetune.mrpc.metric import load_metric
+from pytest_finetune.mrpc.metric import MetricChoice
 from pytest_finetune.mrpc.preprocessing import example_lengths
 from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE, Prepared
+from pytest_finetune.runs.progress import RunProgress
 from pytest_finetune.runs.result import RunnerOutput
 
 
-def evaluate_model(model, dataloader, accelerator) -> tuple[dict[str, float], list[int]]:
+def evaluate_model(model, dataloader, accelerator, choice: MetricChoice) -> tuple[dict[str, float], list[int]]:
     """Accuracy/F1 through ``evaluate``'s ``add_batch``, plus eval loss and predictions."""
-    metric = load_metric()
+    metric = choice.load()
     model.eval()
     loss_sum, count, predictions = 0.0, 0, []
     for batch in dataloader:
@@ -68,8 +68,9 @@ def fresh_accelerate_state() -> None:
     GradientState._reset_state()
 
 
-def train_loop(prepared: Prepared, progress: bool = True) -> RunnerOutput:
+def train_loop(prepared: Prepared, progress: RunProgress | None = None) -> RunnerOutput:
     config = prepared.config
+    progress = progress or RunProgress(config, prepared.optimizer_steps)
     fresh_accelerate_state()
     accelerator = Accelerator(
         cpu=prepared.device == "cpu",
@@ -90,7 +91,6 @@ def train_loop(prepared: Prepared, progress: bool = True) -> RunnerOutput:
         prepared.model, optimizer, train_dl, eval_dl, lr_scheduler)
 
     losses, learning_rates, history, predictions = [], [], [], []
-    bar = tqdm(total=prepared.optimizer_steps, desc="loop", disable=not progress)
     step_loss = 0.0
     for epoch in range(config.epochs):
         model.train()
@@ -115,9 +115,9 @@ def train_loop(prepared: Prepared, progress: bool = True) -> RunnerOutput:
                 losses.append(loss)
                 learning_rates.append(lr)
                 step_loss = 0.0
-                bar.update(1)
-        metrics, predictions = evaluate_model(model, eval_dl, accelerator)
+                progress.step(loss)
+        metrics, predictions = evaluate_model(model, eval_dl, accelerator, prepared.metric)
         history.append({"epoch": float(epoch + 1), **metrics})
-    bar.close()
+        progress.epoch(metrics)
     return RunnerOutput(losses=losses, learning_rates=learning_rates, history=history,
                         predictions=predictions, model=accelerator.unwrap_model(model))

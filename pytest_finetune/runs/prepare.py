@@ -14,6 +14,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
 from pytest_finetune.mrpc.data import load_mrpc
+from pytest_finetune.mrpc.metric import LOCAL_METRIC, MetricChoice, choose_metric
 from pytest_finetune.mrpc.modeling import load_model, load_tokenizer, pick_device
 from pytest_finetune.mrpc.preprocessing import make_collator, model_inputs, tokenize_mrpc
 from pytest_finetune.runs.config import RunConfig
@@ -30,6 +31,7 @@ class Prepared:
     train: Dataset
     eval: Dataset
     collator: Any
+    metric: MetricChoice = LOCAL_METRIC  # which GLUE/MRPC metric module both runners evaluate with
 
     @property
     def optimizer_steps(self) -> int:
@@ -61,7 +63,8 @@ def prepare(config: RunConfig, cache_dir: str | None = None) -> Prepared:
     set_seed(config.seed)  # the new classification head is drawn from the global RNG
     model = load_model(config.model, num_labels=2, trust_remote_code=config.trust_remote_code,
                        **model_overrides(config))
-    return Prepared(config, device, tokenizer, model, train, evaluation, make_collator(tokenizer))
+    return Prepared(config, device, tokenizer, model, train, evaluation, make_collator(tokenizer),
+                    choose_metric())
 
 
 def snapshot(model: torch.nn.Module) -> list[torch.Tensor]:

@@ -79,6 +79,10 @@ class RunResult:
     # Likewise the model (``mrpc.model_files.describe_model``): a local folder is stored as
     # its content label (``<folder name>-<digest>``), never as the path to it.
     model_source: str | None = None
+    # Which GLUE/MRPC metric module computed accuracy/F1 (``mrpc.metric.choose_metric``):
+    # "evaluate:glue/mrpc@<evaluate version>" or "local:glue_mrpc.py". None in records
+    # written before it was recorded (those used the local module).
+    metric_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as stored (results, reports, baselines): no local path in it."""

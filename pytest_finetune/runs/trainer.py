@@ -3,7 +3,10 @@
 (``eval_strategy``, ``processing_class``, ``torch.optim.AdamW`` via ``optim="adamw_torch"``;
 keywords that differ between transformers 4.x and 5.x come from ``pytest_finetune.compat``.)
 The subclass only adds the non-finite-loss stop; everything else is stock Trainer, since
-stock Trainer behaviour is what users need guarded.
+stock Trainer behaviour is what users need guarded. Progress goes through a
+``TrainerCallback`` to the harness' ``RunProgress`` instead of Trainer's own tqdm bar and
+``PrinterCallback`` (which prints a dict per logged step: with ``logging_steps=1``, every
+step); the per-step loss stays in ``state.log_history``, where the loss curve comes from.
 """
 from __future__ import annotations
 
@@ -11,12 +14,12 @@ import math
 import tempfile
 
 import numpy as np
-from transformers import Trainer, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from pytest_finetune.compat.versions import length_grouping_arguments
 from pytest_finetune.errors import NonFiniteLossError
-from pytest_finetune.mrpc.metric import load_metric
 from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE, Prepared
+from pytest_finetune.runs.progress import RunProgress
 from pytest_finetune.runs.result import RunnerOutput
 
 
@@ -33,14 +36,31 @@ class _HarnessTrainer(Trainer):
         return loss
 
 
-def train_trainer(prepared: Prepared, progress: bool = True) -> RunnerOutput:
+class _ReportProgress(TrainerCallback):
+    """Trainer's logged steps and evaluations, handed to ``RunProgress``. ``on_log`` and
+    ``on_evaluate`` have this form from transformers 4.46 to 5.x."""
+
+    def __init__(self, progress: RunProgress) -> None:
+        self.progress = progress
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:  # a training step's entry (the summary's is "train_loss")
+            self.progress.step(float(logs["loss"]))
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if metrics:
+            self.progress.epoch({"accuracy": metrics.get("eval_accuracy"), "f1": metrics.get("eval_f1")})
+
+
+def train_trainer(prepared: Prepared, progress: RunProgress | None = None) -> RunnerOutput:
     config = prepared.config
+    progress = progress or RunProgress(config, prepared.optimizer_steps)
     predictions: list[int] = []
 
     def compute_metrics(eval_pred) -> dict[str, float]:
         preds = np.argmax(eval_pred.predictions, axis=-1)
         predictions[:] = preds.tolist()
-        return load_metric().compute(predictions=preds, references=eval_pred.label_ids)
+        return prepared.metric.load().compute(predictions=preds, references=eval_pred.label_ids)
 
     with tempfile.TemporaryDirectory(prefix="pytest-finetune-trainer-") as output_dir:
         args = TrainingArguments(
@@ -51,7 +71,7 @@ def train_trainer(prepared: Prepared, progress: bool = True) -> RunnerOutput:
             logging_steps=1,
             logging_nan_inf_filter=False,
             report_to="none",
-            disable_tqdm=not progress,
+            disable_tqdm=True,  # progress goes to RunProgress
             num_train_epochs=config.epochs,
             per_device_train_batch_size=config.batch_size,
             per_device_eval_batch_size=EVAL_BATCH_SIZE,
@@ -77,7 +97,9 @@ def train_trainer(prepared: Prepared, progress: bool = True) -> RunnerOutput:
             data_collator=prepared.collator,
             processing_class=prepared.tokenizer,
             compute_metrics=compute_metrics,
+            callbacks=[_ReportProgress(progress)],
         )
+        trainer.remove_callback(PrinterCallback)  # the dict per step; log_history keeps the numbers
         trainer.train()
     log = trainer.state.log_history
     steps = [entry for entry in log if "loss" in entry and "step" in entry]

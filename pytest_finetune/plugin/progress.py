@@ -1,0 +1,64 @@
+"""Runs seen as they train: lines through pytest's terminal reporter, visible without ``-s``.
+
+A run writes one line when it starts, one per evaluated epoch and one at the end (runner,
+profile, seed, steps, elapsed time, last loss, accuracy/F1), as pytest-benchmark writes its
+lines: through the ``terminalreporter`` plugin, after ``ensure_newline``, so they are not
+captured and do not tear pytest's own progress dots apart. Per-step events are ignored:
+pytest's own output stays the only thing that moves per test.
+
+Under pytest-xdist a worker's terminal goes nowhere, so workers write nothing live: each run's
+end line travels to the controller in the report of the test that ran it (an event in
+``user_properties``, like every other result) and the controller prints it with the worker's
+id, when that test's report arrives. Start and epoch lines are not shown under xdist.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_finetune.report.events import ProgressLineEvent, as_property, events_in
+from pytest_finetune.runs.progress import END, STEP, ProgressEvent
+
+PREFIX = "finetune: "
+
+
+class TerminalProgress:
+    """The ``Progress`` callback of a pytest session, and the hooks it needs (registered as a
+    plugin so that it sees the running test and, on an xdist controller, workers' reports)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.worker = getattr(config, "workerinput", None) is not None
+        self.item: pytest.Item | None = None
+
+    def _write(self, line: str) -> None:
+        reporter: Any = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:  # -p no:terminal
+            return
+        reporter.ensure_newline()
+        reporter.write_line(PREFIX + line)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == STEP:
+            return
+        if not self.worker:
+            self._write(event.line())
+        elif event.kind == END and self.item is not None:
+            self.item.user_properties.append(as_property(ProgressLineEvent(event.line())))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> None:
+        self.item = item
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """On an xdist controller: the end lines of runs a worker trained for this test."""
+        if self.worker or report.when != "call":
+            return
+        node = getattr(report, "node", None)  # set by xdist on reports that came from a worker
+        if node is None:
+            return
+        where = getattr(getattr(node, "gateway", None), "id", "worker")
+        for event in events_in(report.user_properties):
+            if isinstance(event, ProgressLineEvent):
+                self._write(f"{event.line} [{where}]")
