@@ -289,7 +289,7 @@ def run_course_loop(config: RunConfig, data: CourseData) -> Timing:
 
 
 def run_harness(config: RunConfig) -> Timing:
-    result = execute_run(config, progress=False)
+    result = execute_run(config)
     return Timing(f"harness {config.runner}", result.examples_per_s, result.train_time_s,
                   float(np.mean(result.losses)), float(result.accuracy))
 

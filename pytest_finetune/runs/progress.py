@@ -71,7 +71,7 @@ class RunProgress:
         self._started = time.perf_counter()
 
     def _emit(self, kind: str) -> None:
-        if self.callback is None:
+        if not self.callback:  # None (or False, as older callers passed): nobody watches
             return
         self.callback(ProgressEvent(
             kind=kind, runner=self.config.runner, profile=self.config.profile, seed=self.config.seed,
