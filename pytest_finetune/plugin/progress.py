@@ -2,9 +2,10 @@
 
 A run writes one line when it starts, one per evaluated epoch and one at the end (runner,
 profile, seed, steps, elapsed time, last loss, accuracy/F1), as pytest-benchmark writes its
-lines: through the ``terminalreporter`` plugin, after ``ensure_newline``, so they are not
-captured and do not tear pytest's own progress dots apart. Per-step events are ignored:
-pytest's own output stays the only thing that moves per test.
+lines: through the ``terminalreporter`` plugin (``write_line``, which ensures a new line
+first), so they are not captured and do not tear pytest's own progress dots apart, and
+flushed at once, so that a CI log (a pipe, block-buffered) shows them while the run trains.
+Per-step events are ignored: pytest's own output stays the only thing that moves per test.
 
 Under pytest-xdist a worker's terminal goes nowhere, so workers write nothing live: each run's
 end line travels to the controller in the report of the test that ran it (an event in
@@ -36,8 +37,10 @@ class TerminalProgress:
         reporter: Any = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:  # -p no:terminal
             return
-        reporter.ensure_newline()
-        reporter.write_line(PREFIX + line)
+        reporter.write_line(PREFIX + line)  # after ensure_newline: the dots go on below it
+        flush = getattr(reporter, "flush", None)  # not in every pytest 8 release
+        if flush is not None:
+            flush()
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.kind == STEP:
