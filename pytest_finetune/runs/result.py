@@ -1,13 +1,12 @@
 """What a run produced, in a form that survives JSON and can be compared later."""
 from __future__ import annotations
 
-import json
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_finetune._io import dumps_json, write_json
+from pytest_finetune._io import dumps_json, loads_json, write_json
 from pytest_finetune.mrpc.data_files import describe_source
 from pytest_finetune.mrpc.model_files import describe_model
 from pytest_finetune.runs.config import RunConfig
@@ -105,7 +104,7 @@ class RunResult:
 
     @classmethod
     def from_json(cls, text: str) -> "RunResult":
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(loads_json(text))
 
     def save(self, path: str | Path) -> Path:
         return write_json(Path(path), self.to_dict())

@@ -8,10 +8,10 @@ stops the upgrade with the log's path.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from pytest_finetune._io import loads_json
 from pytest_finetune.config.options import OPTIONS_BY_DEST
 from pytest_finetune.upgrade.envs import Env, UpgradeFailed
 from pytest_finetune.upgrade.progress import Progress
@@ -53,4 +53,4 @@ def run_suite(env: Env, profile: str, out_dir: Path, progress: Progress,
     if status not in (0, 1) or not report.is_file():
         raise SuiteError(f"[{env.side.label}] the guard suite did not run to the end (exit {status}): "
                          f"{_last_line(log)}; see {log}")
-    return json.loads(report.read_text(encoding="utf-8"))
+    return loads_json(report.read_text(encoding="utf-8"))  # finite numbers only, as every report
