@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import find, given
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from pytest_finetune.checks.properties import (
@@ -42,13 +42,19 @@ def test_pairs_are_plain_str_tuples_without_special_token_text(pair):
 
 
 def test_strategies_reach_the_edge_cases():
-    """Empty, non-ASCII and over-long sentences and batches of mixed lengths are all drawn."""
-    find(sentence_pairs(), lambda p: "" in p)
-    find(sentence_pairs(), lambda p: any(ord(c) > 127 for c in p[0] + p[1]))
-    find(sentence_pairs(), lambda p: len(TOKENIZER(p[0], add_special_tokens=False)["input_ids"]) > 64)
-    find(pair_batches(2, 4), lambda b: len({len(a) + len(c) for a, c in b}) > 1)
+    """Empty, non-ASCII and over-long sentences and batches of mixed lengths are all drawn.
+
+    Found without shrinking: what matters is that each case is drawn, not its smallest
+    form, and shrinking took ~97 % of this test's time (4.5 s of CPU against 0.16 s).
+    """
+    drawn = settings(phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None)
+    find(sentence_pairs(), lambda p: "" in p, settings=drawn)
+    find(sentence_pairs(), lambda p: any(ord(c) > 127 for c in p[0] + p[1]), settings=drawn)
+    find(sentence_pairs(), lambda p: len(TOKENIZER(p[0], add_special_tokens=False)["input_ids"]) > 64,
+         settings=drawn)
+    find(pair_batches(2, 4), lambda b: len({len(a) + len(c) for a, c in b}) > 1, settings=drawn)
     truncated = find(tokenized_features(TOKENIZER, max_length=st.just(16)),
-                     lambda fs: any(len(f["input_ids"]) == 16 for f in fs))
+                     lambda fs: any(len(f["input_ids"]) == 16 for f in fs), settings=drawn)
     assert all(len(f["input_ids"]) <= 16 for f in truncated)
 
 
