@@ -3,7 +3,7 @@
 A run writes one line when it starts, one per evaluated epoch and one at the end (runner,
 profile, seed, steps, elapsed time, last loss, accuracy/F1), as pytest-benchmark writes its
 lines: through the ``terminalreporter`` plugin (``write_line``, which ensures a new line
-first), so they are not captured and do not tear pytest's own progress dots apart, and
+first) with capture suspended for the write, so they are not captured and do not tear pytest's own progress dots apart, and
 flushed at once, so that a CI log (a pipe, block-buffered) shows them while the run trains.
 Per-step events are ignored: pytest's own output stays the only thing that moves per test.
 
@@ -14,6 +14,7 @@ id, when that test's report arrives. Start and epoch lines are not shown under x
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
@@ -37,10 +38,14 @@ class TerminalProgress:
         reporter: Any = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:  # -p no:terminal
             return
-        reporter.write_line(PREFIX + line)  # after ensure_newline: the dots go on below it
-        flush = getattr(reporter, "flush", None)  # not in every pytest 8 release
-        if flush is not None:
-            flush()
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        # A run trains inside a test, while pytest captures the fds: the line would land in
+        # the test's captured output. Out of capture for the write, as pytest-benchmark does.
+        with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+            reporter.write_line(PREFIX + line)  # after ensure_newline: the dots go on below it
+            flush = getattr(reporter, "flush", None)  # not in every pytest 8 release
+            if flush is not None:
+                flush()
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.kind == STEP:
