@@ -552,3 +552,17 @@ def test_plugin_runs_custom_code_only_with_the_trust_option(pytester, tmp_path, 
     monkeypatch.setenv("PYTEST_FINETUNE_TRUST_REMOTE_CODE", "1")
     pytester.runpytest("--finetune-model", str(folder)).assert_outcomes(passed=1)
     assert marker.read_text() == "ran"
+
+
+@pytest.mark.slow
+def test_guard_suite_checks_a_model_without_segment_ids(pytester, tmp_path):
+    """The packaged tokenization and padding guards draw from the user's own tokenizer."""
+    import pytest_finetune.guard as guard
+
+    folder = roberta_folder(tmp_path / "model")
+    here = Path(guard.__file__).parent
+    result = pytester.runpytest(str(here / "test_tokenization.py"), str(here / "test_padding.py"),
+                                "-c", str(here / "guard.ini"), "-p", "no:randomly", "-p", "no:cacheprovider",
+                                "--rootdir", str(here), "--finetune-model", str(folder), "-rs")
+    result.assert_outcomes(passed=10, skipped=1)  # the course's lengths hold for BERT's vocab only
+    result.stdout.fnmatch_lines(["*the course's token lengths are for the bert-base-uncased vocabulary*"])

@@ -17,8 +17,8 @@ import transformers
 from pytest_finetune.mrpc.modeling import load_model, load_tokenizer
 from pytest_finetune.mrpc.preprocessing import make_collator
 
-# Strategies are built at import time; this tokenizer only tokenizes drawn text. The tests
-# themselves use the plugin's session `tokenizer` fixture (the same embedded model by default).
+# The repo's own property tests build their strategies at import time from this tokenizer;
+# the guard modules draw from the session `tokenizer` (whatever --finetune-model is).
 TOKENIZER = load_tokenizer(None)
 PAIRS = [("The cat sat on the mat.", "A cat was sitting on a mat."), ("Hello", "hi"),
          ("Shares rose 3.5 percent on Tuesday in Tokyo .", "")]
