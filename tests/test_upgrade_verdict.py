@@ -208,3 +208,6 @@ def test_the_ga_regression_from_4_57_to_5_x_names_the_real_table_entry():
     assert match.url == "https://github.com/huggingface/transformers/issues/47688"
     assert (match.on_old, match.on_new, match.versions) == (False, True, ["4.57.6", "5.24.0"])
     assert "introduced by the upgrade" in verdict.text()
+    assert verdict.regressions == [f"check test_parity.py::{GA}: passed on old, xfailed on new "
+                                   "(known upstream issue transformers-47688)"]
+    assert f"| [transformers-47688]({match.url}) |" in verdict.markdown()

@@ -101,8 +101,9 @@ class Verdict:
 
     @property
     def regressions(self) -> list[str]:
-        found = [f"check {c.check}: {c.old} on old, {c.new} on new" for c in self.checks
-                 if c.kind == "regression"]
+        found = [f"check {c.check}: {c.old} on old, {c.new} on new"
+                 + (f" (known upstream issue {c.known_issue})" if c.known_issue else "")
+                 for c in self.checks if c.kind == "regression"]
         found += [f"fingerprint {d.name} drifted" for d in self.drift]
         found += [f"{m.scenario} {m.metric}: {m.old_verdict} on old, {m.new_verdict} on new"
                   for m in self.metrics if m.kind == "regression"]
@@ -189,7 +190,9 @@ class Verdict:
             else:
                 lines.append("| " + " | ".join(_md(h) for h in header) + " |")
                 lines.append("|" + " --- |" * len(header))
-                lines += ["| " + " | ".join(_md(str(x)) for x in row) + " |" for row in rows]
+                links = {issue.id: issue.url for issue in self.known_issues}
+                lines += ["| " + " | ".join(f"[{x}]({links[x]})" if x in links else _md(str(x)) for x in row)
+                          + " |" for row in rows]
         return "\n".join(lines) + "\n"
 
 
