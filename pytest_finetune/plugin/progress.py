@@ -34,10 +34,12 @@ class TerminalProgress:
         self.worker = getattr(config, "workerinput", None) is not None
         self.item: pytest.Item | None = None
 
-    def _write(self, line: str) -> None:
+    def _write(self, line: str, after_dot: bool = False) -> None:
         reporter: Any = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:  # -p no:terminal
             return
+        if after_dot:  # xdist's progress dots do not tell ensure_newline that a line is open
+            reporter.write("\n")
         capture = self.config.pluginmanager.get_plugin("capturemanager")
         # A run trains inside a test, while pytest captures the fds: the line would land in
         # the test's captured output. Out of capture for the write, as pytest-benchmark does.
@@ -69,4 +71,4 @@ class TerminalProgress:
         where = getattr(getattr(node, "gateway", None), "id", "worker")
         for event in events_in(report.user_properties):
             if isinstance(event, ProgressLineEvent):
-                self._write(f"{event.line} [{where}]")
+                self._write(f"{event.line} [{where}]", after_dot=True)
