@@ -1,6 +1,6 @@
 """Living with several releases of the libraries pytest-finetune guards.
 
-- ``versions``: every API difference between the supported releases (transformers 4.46
+- ``versions``: every API difference between the supported releases (transformers 4.57
   through 5.x), as small functions the runners call instead of testing versions.
 - ``known_issues``: upstream bugs that make some checks fail in some releases, as data
   (``KNOWN_ISSUES``), which the plugin turns into strict xfails inside the affected range.

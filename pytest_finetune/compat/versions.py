@@ -1,6 +1,6 @@
 """The differences between the library releases pytest-finetune supports, in one place.
 
-Supported: transformers 4.46 through 5.x (see ``pyproject.toml`` for the floors of every
+Supported: transformers 4.57 through 5.x (see ``pyproject.toml`` for the floors of every
 dependency, and ``.ci/oldest-pins.txt`` for the oldest set CI runs). The runners call the
 functions here instead of testing versions themselves, so a new difference is added here
 once and every caller follows.
