@@ -652,3 +652,22 @@ def test_more_options_checked_at_start(tmp_path, monkeypatch, dest, value, patte
 def test_a_hub_id_is_not_taken_for_a_missing_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert resolve(OPTIONS_BY_DEST["model"], "org/name", None, environ={}) == "org/name"
+
+
+@pytest.mark.parametrize("call, pattern", [
+    (lambda: __import__("pytest_finetune").assert_metrics_close({"accuracy": 0.1}, {"accuracy": 0.9}, math.inf),
+     r"assert_metrics_close: tolerance of accuracy: expected a finite number >= 0, got inf"),
+    (lambda: __import__("pytest_finetune").assert_metrics_close({"accuracy": 0.1}, {"accuracy": math.nan}, 0.1),
+     r"assert_metrics_close: expected accuracy: expected a finite number, got nan"),
+    (lambda: __import__("pytest_finetune").assert_loss_decreases([1.0, 0.5, 0.4, 0.3], min_relative_drop=math.nan),
+     r"min_relative_drop=\.\.\.\): expected a finite number >= 0, got nan"),
+    (lambda: __import__("pytest_finetune").assert_not_collapsed([5, 5], max_class_fraction=math.inf),
+     r"max_class_fraction=\.\.\.\): expected a finite number >= 0, got inf"),
+    (lambda: __import__("pytest_finetune").assert_params_changed(run_result(), min_relative_change=-math.inf),
+     r"min_relative_change=\.\.\.\): expected a finite number >= 0, got -inf"),
+])
+def test_assertion_thresholds_must_be_finite(call, pattern):
+    """An infinite tolerance passes anything: a test written with one checks nothing."""
+    with pytest.raises(ConfigError) as info:
+        call()
+    assert re.search(pattern, one_line(str(info.value)))

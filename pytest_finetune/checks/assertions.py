@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
+from pytest_finetune.config.options import finite_number
+from pytest_finetune.errors import ConfigError
 from pytest_finetune.runs.result import RunResult
 
 INPUT_KEYS = ("input_ids", "token_type_ids", "attention_mask")
@@ -20,6 +22,9 @@ def assert_loss_decreases(losses: Sequence[float] | RunResult, window: int | Non
     Windows (a quarter of the curve by default), not two points: a single noisy step can
     be lower or higher than its neighbours by more than training moves it.
     """
+    if not 0 <= finite_number("assert_loss_decreases(min_relative_drop=...)", min_relative_drop, 0) < 1:
+        raise ConfigError(f"assert_loss_decreases(min_relative_drop=...): expected a number in [0, 1), "
+                         f"got {min_relative_drop!r}")
     if isinstance(losses, RunResult):
         losses = losses.losses
     losses = list(losses)
@@ -72,6 +77,9 @@ def assert_metrics_close(actual: Mapping[str, float], expected: Mapping[str, flo
     misses = []
     for name, want in expected.items():
         tol = tolerance[name] if isinstance(tolerance, Mapping) else tolerance
+        # an infinite tolerance passes anything and NaN makes every comparison false: refused
+        finite_number(f"assert_metrics_close: tolerance of {name}", tol, minimum=0)
+        finite_number(f"assert_metrics_close: expected {name}", want)
         got = actual.get(name)
         if got is None or not abs(got - want) <= tol:
             misses.append(f"{name}: now {got}, expected {want:.4f} +/- {tol:.4f}")
@@ -81,6 +89,7 @@ def assert_metrics_close(actual: Mapping[str, float], expected: Mapping[str, flo
 
 def assert_params_changed(result: RunResult, min_relative_change: float = 1e-4) -> None:
     """Training moved the weights: catches a frozen model or an optimizer never stepped."""
+    finite_number("assert_params_changed(min_relative_change=...)", min_relative_change, minimum=0)
     if not result.param_delta > min_relative_change:
         raise AssertionError(
             f"weights barely changed in training: relative L2 change {result.param_delta:.2e}, "
@@ -93,6 +102,9 @@ def assert_not_collapsed(result: RunResult | Sequence[int], max_class_fraction: 
     On MRPC's dev set, always predicting "paraphrase" scores accuracy 0.684 and F1 0.812,
     which passes a naive threshold: this is the check that catches it.
     """
+    if not 0 < finite_number("assert_not_collapsed(max_class_fraction=...)", max_class_fraction, 0) <= 1:
+        raise ConfigError(f"assert_not_collapsed(max_class_fraction=...): expected a number in (0, 1], "
+                         f"got {max_class_fraction!r}")
     counts = result.prediction_counts if isinstance(result, RunResult) else list(result)
     total = sum(counts)
     top = max(range(len(counts)), key=lambda i: counts[i])
