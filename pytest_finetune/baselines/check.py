@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from pytest_finetune._io import file_lock
-from pytest_finetune.baselines.compare import Comparison, compare
+from pytest_finetune.baselines.compare import Comparison, compare, measure_noise, noise_probes
 from pytest_finetune.baselines.scenario import scenario_name, scenario_of
 from pytest_finetune.baselines.store import (FORMAT_VERSION, baseline_path, build_baseline, find_baseline,
                                              is_packaged, obtained_path, read_baseline, read_fingerprints,
                                              stored_file, write_baseline)
 from pytest_finetune.errors import BaselineError
+from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.runs.result import RunResult, library_versions, version_changes
 
 # compare only; also record what is missing; also rewrite what fails; rewrite everything.
@@ -85,16 +86,18 @@ def stored_baseline(folder: Path, scenario: dict[str, str]) -> tuple[Path | None
 
 
 def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
-              more_seeds: Callable[[Sequence[int]], list[RunResult]] | None = None, seeds: int = 1,
+              more_runs: Callable[[Sequence[RunConfig]], list[RunResult]] | None = None, seeds: int = 1,
               writer_id: str | None = None) -> CheckOutcome:
     """Judge a run against its scenario's baseline in ``folder`` (or write that baseline).
 
     The baseline is looked up in ``folder`` first and in the packaged defaults second;
     everything written goes to ``folder`` (never into the installed package). In update
-    mode ``seeds`` runs make the record: ``result`` and ``more_seeds`` of the following
-    seeds. On a failure the new result is written to ``folder`` as ``*.obtained.json``
-    (accepting it is a file move a reviewer can see); a pass removes a stale one.
-    ``writer_id`` marks records so that xdist workers of one session write once.
+    mode ``seeds`` runs make the record: ``result`` and ``more_runs`` of the following
+    seeds; ``more_runs`` also trains the noise probes (``compare.noise_probes``) whose
+    envelope the paired same-seed check needs (without it none is stored). On a failure the
+    new result is written to ``folder`` as ``*.obtained.json`` (accepting it is a file move
+    a reviewer can see); a pass removes a stale one. ``writer_id`` marks records so that
+    xdist workers of one session write once.
     """
     scenario = scenario_of(result.config, result.device)
     name = scenario_name(scenario)
@@ -125,9 +128,11 @@ def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
                             record=record, notes=comparison.notes)
 
     def write() -> dict[str, Any] | None:
-        seed_list = [result.config.seed + i for i in range(seeds)]
-        runs = [result] + (more_seeds(seed_list[1:]) if more_seeds and seeds > 1 else [])
-        record = build_baseline(runs, scenario, k)
+        others = [result.config.replace(seed=result.config.seed + i) for i in range(1, seeds)]
+        runs = [result] + (more_runs(others) if more_runs and others else [])
+        noise = measure_noise(result, more_runs(noise_probes(result.config))) \
+            if more_runs and result.device == "cpu" else None
+        record = build_baseline(runs, scenario, k, noise=noise)
         record["updated_by_run"] = writer_id
         with file_lock(folder):
             old, previous = None, stored_file(folder, path.name)

@@ -1,15 +1,37 @@
-"""Compare a RunResult with its baseline: direction-aware metric bands and a loss-curve band.
+"""Compare a RunResult with its baseline: a paired same-seed check first, then seed bands.
 
-A drop below the band fails. A gain above it passes but is reported: after an upgrade, a
-big gain is news too (a changed default, an eval bug) and a reviewer should see it.
+**Paired check** (CPU, same scenario, same CPU kind, the run's seed recorded): on CPU the
+same seed with the same versions gives a bit-identical run, so the run is compared with
+its *own seed's* record (loss curve, per-epoch eval, logits of a fixed eval batch, metrics)
+and any move larger than ``NOISE_FACTOR`` times the measured numerical-noise envelope fails.
+The envelope (``measure_noise``) is how far the same seed moves under changes that must
+not count: another torch thread count (reduction order) and a 1-ulp nudge of every
+initial weight, run when the baseline is made and stored in it. The failure says what
+moved first (the step, by how much, in which runner) and whether step 1 moved: the first
+loss comes before any update, so a moved step 1 points at data, tokenization, initial
+weights, forward numerics or the loss, and a curve that leaves only later points at the
+optimizer, schedule or gradients.
+
+**Seed bands** stay for the metrics users read (accuracy, F1) and for comparisons the
+paired check cannot make (another device or precision, a seed without a record, a
+format-1 baseline): a metric passes when it is at least ``mean - max(k*std, floor)``, where
+the floor is the larger of the stored one and ``METRIC_FLIPS`` eval predictions (a band
+narrower than the metric's own step fails on one flipped prediction). A gain above the
+band passes but is reported: after an upgrade, a big gain is news too.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
-from pytest_finetune.baselines.store import METRICS, downsample
+from pytest_finetune.baselines.scenario import scenario_of
+from pytest_finetune.baselines.store import METRICS, SEED_POINTS, downsample, seed_metric, seed_record
+from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.runs.result import RunResult, version_changes
+
+NOISE_FACTOR = 10.0  # paired check: a move up to 10x the measured noise envelope is noise
+METRIC_FLIPS = 2  # metric granularity: changes of up to 2 eval predictions are not judged
 
 
 @dataclass
@@ -33,6 +55,7 @@ class Comparison:
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     version_changes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    paired: str = ""  # what the paired check compared with ("" when it could not run)
 
     @property
     def passed(self) -> bool:
@@ -54,13 +77,215 @@ def half_width(std: float, k: float, floor: float) -> float:
     return max(k * std, floor)
 
 
+def ulp32(value: float) -> float:
+    """The float32 spacing at ``value``: the smallest move a float32 loss or logit can show."""
+    return 2.0 ** (math.frexp(max(abs(value), 1e-30))[1] - 24)
+
+
+def _running_max(values: Sequence[float]) -> list[float]:
+    out, top = [], 0.0
+    for value in values:
+        top = max(top, value)
+        out.append(top)
+    return out
+
+
+def noise_probes(config: RunConfig) -> list[RunConfig]:
+    """The runs that measure the noise envelope of ``config``: changes that must not count."""
+    import torch
+
+    other_threads = 1 if torch.get_num_threads() > 1 else 2
+    return [config.replace(perturb=(("threads", other_threads),)),
+            config.replace(perturb=(("init_ulp", 1),))]
+
+
+def measure_noise(clean: RunResult, probes: Sequence[RunResult]) -> dict[str, Any]:
+    """The numerical-noise envelope of ``clean``'s seed, from its ``noise_probes`` runs.
+
+    Per curve point: the largest |probe - clean| over the probes, as a running maximum
+    along the curve (noise only grows during training), never below one float32 ulp of the
+    value. Per epoch the same for the eval loss; one number for the fixed-batch logits; the
+    largest metric change. The paired check allows ``factor`` times these.
+    """
+    ref = seed_record(clean)
+    curve_dev = [0.0] * len(ref["losses"])
+    eval_dev = [0.0] * len(ref["eval_history"])
+    logits_dev, metric_dev = 0.0, {m: 0.0 for m in METRICS}
+    for probe in probes:
+        rec = seed_record(probe)
+        if rec["loss_steps"] != ref["loss_steps"] or len(rec["eval_history"]) != len(eval_dev):
+            raise ValueError(f"noise probe {probe.config.perturb} changed the schedule: "
+                             f"{len(probe.losses)} steps, clean run {len(clean.losses)}")
+        curve_dev = [max(d, abs(a - b)) for d, a, b in zip(curve_dev, rec["losses"], ref["losses"])]
+        eval_dev = [max(d, abs(a["eval_loss"] - b["eval_loss"]))
+                    for d, a, b in zip(eval_dev, rec["eval_history"], ref["eval_history"])]
+        logits_dev = max([logits_dev] + [abs(x - y) for ra, rb in zip(rec["eval_logits"], ref["eval_logits"])
+                                         for x, y in zip(ra, rb)])
+        for m in METRICS:
+            metric_dev[m] = max(metric_dev[m], abs(rec[m] - ref[m]))
+    biggest_logit = max((abs(x) for row in ref["eval_logits"] for x in row), default=1.0)
+    return {
+        "seed": clean.config.seed,
+        "probes": [", ".join(f"{kind}={size:g}" for kind, size in p.config.perturb) for p in probes],
+        "method": ("the seed's run repeated under each probe; per curve point the running max "
+                   "over steps of the largest |probe - clean|, floored at one float32 ulp of the value"),
+        "measured_max": {"loss_curve": max(curve_dev, default=0.0), "eval_loss": max(eval_dev, default=0.0),
+                         "eval_logits": logits_dev},
+        "loss_curve": [max(ulp32(v), d) for v, d in zip(ref["losses"], _running_max(curve_dev))],
+        "eval_loss": [max(ulp32(e["eval_loss"]), d)
+                      for e, d in zip(ref["eval_history"], _running_max(eval_dev))],
+        "eval_logits": max(ulp32(biggest_logit), logits_dev),
+        **metric_dev,
+        "factor": NOISE_FACTOR,
+    }
+
+
+def _unpaired_reason(result: RunResult, baseline: dict[str, Any]) -> str | None:
+    if result.device != "cpu":
+        return f"the run is on {result.device}; same-seed runs are bit-identical only on CPU"
+    if scenario_of(result.config, result.device) != baseline["scenario"]:
+        return "the baseline is the closest match, not this scenario"
+    recorded = (baseline.get("hardware") or {}).get("cpu_capability")
+    now = (result.hardware or {}).get("cpu_capability")
+    if recorded and now and recorded != now:
+        return f"the baseline was recorded on a {recorded} CPU, this run used {now} kernels"
+    return None
+
+
+def _quantum(result: RunResult) -> float:
+    """One eval prediction's worth of accuracy (0 when the run did not record its predictions)."""
+    n = sum(result.prediction_counts)
+    return 1.0 / n if n else 0.0
+
+
+def _paired(result: RunResult, baseline: dict[str, Any], scenario: str, out: Comparison) -> bool:
+    """Same-seed checks; True when they ran (then the curve band is not needed)."""
+    seed = result.config.seed
+    why_not = _unpaired_reason(result, baseline)
+    if why_not is None and all(seed_metric(baseline, seed, m) is None for m in METRICS):
+        why_not = f"seed {seed} has no record (recorded: {', '.join(map(str, baseline.get('seeds', [])))})"
+    if why_not:
+        out.notes.append(f"paired same-seed check not run: {why_not}; seed-spread bands only")
+        return False
+    runner = result.config.runner
+    noise = baseline.get("noise")
+    record = (baseline.get("seed_runs") or {}).get(str(seed))
+    out.paired = f"seed {seed}'s own record"
+    curve_checked = False
+    if record is not None and noise is not None:
+        curve_checked = True
+        factor = float(noise["factor"])
+        _paired_curve(result, record, noise, factor, scenario, out)
+        _paired_eval(result, record, noise, factor, scenario, out)
+    else:
+        out.notes.append(f"paired check of seed {seed} covers accuracy/F1 only: this baseline (format "
+                         f"{baseline.get('format_version')}) has no per-seed curve or noise envelope; "
+                         "re-record it with --finetune-update-baselines --finetune-seeds 3")
+    for metric in METRICS:
+        stored = seed_metric(baseline, seed, metric)
+        if stored is None:
+            continue
+        now = float(getattr(result, metric))
+        measured = float(noise[metric]) if noise is not None else 0.0
+        flips = METRIC_FLIPS * _quantum(result) * (2 if metric == "f1" else 1)
+        allowed = max(2 * measured, flips)
+        delta = now - stored
+        verdict = "FAIL" if delta < -allowed - 1e-12 else "gain" if delta > allowed + 1e-12 else "ok"
+        out.rows.append(Row(scenario, f"{metric} (paired, seed {seed})", stored, now,
+                            f"|delta| <= {allowed:.4f}", verdict))
+        source = (f"2 x the noise probes' {measured:.4f} or {METRIC_FLIPS} eval predictions"
+                  if noise is not None else f"{METRIC_FLIPS} eval predictions; no measured envelope")
+        if verdict == "FAIL":
+            out.failures.append(f"{metric} ({runner} runner, seed {seed}): {now:.4f} now, {stored:.4f} in "
+                                f"this seed's record ({delta:+.4f}; allowed -{allowed:.4f}: {source})")
+        elif verdict == "gain":
+            out.notes.append(f"{metric} of seed {seed} rose beyond noise: {stored:.4f} -> {now:.4f}")
+    return curve_checked
+
+
+def _paired_curve(result: RunResult, record: dict[str, Any], noise: dict[str, Any], factor: float,
+                  scenario: str, out: Comparison) -> None:
+    runner, seed = result.config.runner, result.config.seed
+    steps, now = downsample(result.losses, SEED_POINTS)
+    if steps != record["loss_steps"]:
+        out.rows.append(Row(scenario, f"loss curve (paired, seed {seed})", len(record["losses"]),
+                            len(result.losses), "same steps", "FAIL"))
+        out.failures.append(f"loss curve ({runner} runner, seed {seed}): {len(result.losses)} optimizer "
+                            f"steps now, this seed's record has points up to step {record['loss_steps'][-1]}: "
+                            "the schedule changed (epochs, batch size, train split size)")
+        return
+    envelope = noise["loss_curve"]
+    ratios = [abs(a - b) / e for a, b, e in zip(now, record["losses"], envelope)]
+    worst = max(ratios, default=0.0)
+    out.rows.append(Row(scenario, f"loss curve (paired, seed {seed}): max |delta| / noise", 0.0, worst,
+                        f"<= {factor:g}", "FAIL" if worst > factor else "ok"))
+    first = next((i for i, r in enumerate(ratios) if r > factor), None)
+    if first is None:
+        return
+    step, delta = steps[first], now[first] - record["losses"][first]
+    big = max(range(len(ratios)), key=lambda i: abs(now[i] - record["losses"][i]))
+    point = "step" if steps == list(range(1, len(steps) + 1)) else "bucket ending at step"
+    if first == 0:
+        where = ("step 1 already moved: its loss comes before any update, so the data, tokenization or "
+                 "collation, the initial weights, the forward numerics or the loss itself changed")
+    else:
+        where = (f"steps before {step} are within noise (step 1 included), so the change acts through "
+                 "the updates (optimizer, schedule, gradients, clipping) or data seen only later")
+    out.failures.append(
+        f"loss curve ({runner} runner, seed {seed}): left the noise envelope first at {point} {step} of "
+        f"{len(result.losses)}: {now[first]:.6f} now, {record['losses'][first]:.6f} recorded ({delta:+.2e} = "
+        f"{ratios[first]:.0f}x the envelope {envelope[first]:.1e}; allowed {factor:g}x); {where}. Largest move: "
+        f"{point} {steps[big]}, {now[big] - record['losses'][big]:+.4f}")
+
+
+def _paired_eval(result: RunResult, record: dict[str, Any], noise: dict[str, Any], factor: float,
+                 scenario: str, out: Comparison) -> None:
+    runner, seed = result.config.runner, result.config.seed
+    history, stored = result.eval_history, record["eval_history"]
+    epochs = []
+    moved = None
+    for i, (a, b) in enumerate(zip(history, stored)):
+        env = noise["eval_loss"][min(i, len(noise["eval_loss"]) - 1)]
+        delta = a["eval_loss"] - b["eval_loss"]
+        if moved is None and abs(delta) > factor * env:
+            moved = (i, delta, env)
+        epochs.append(f"{i + 1}: loss {a['eval_loss']:.4f}/{b['eval_loss']:.4f} "
+                      f"acc {a['accuracy']:.3f}/{b['accuracy']:.3f}")
+    logits_now, logits_then = result.eval_logits, record["eval_logits"]
+    logit_dev = None
+    if logits_now and logits_then and len(logits_now) == len(logits_then):
+        logit_dev = max(abs(x - y) for ra, rb in zip(logits_now, logits_then) for x, y in zip(ra, rb))
+    logit_bad = logit_dev is not None and logit_dev > factor * noise["eval_logits"]
+    if logit_dev is not None:
+        out.rows.append(Row(scenario, f"fixed-batch eval logits (paired, seed {seed}): max |delta| / noise",
+                            0.0, logit_dev / noise["eval_logits"], f"<= {factor:g}",
+                            "FAIL" if logit_bad else "ok"))
+    if len(history) != len(stored):
+        out.failures.append(f"eval ({runner} runner, seed {seed}): {len(history)} evaluations now, "
+                            f"{len(stored)} recorded")
+    elif moved is not None or logit_bad:
+        parts = []
+        if moved is not None:
+            i, delta, env = moved
+            parts.append(f"eval loss left the noise envelope first after epoch {i + 1} ({delta:+.2e} = "
+                         f"{abs(delta) / env:.0f}x the envelope {env:.1e})")
+        if logit_bad:
+            parts.append(f"fixed-batch eval logits moved by up to {logit_dev:.2e} "
+                         f"({logit_dev / noise['eval_logits']:.0f}x the envelope)")
+        out.failures.append(f"eval ({runner} runner, seed {seed}): " + "; ".join(parts) +
+                            f". Per epoch, now/recorded: {'; '.join(epochs)}")
+
+
 def compare(result: RunResult, baseline: dict[str, Any], scenario: str, k: float | None = None) -> Comparison:
     tolerance = baseline["tolerance"]
     k = float(tolerance["k"] if k is None else k)
     out = Comparison(scenario)
+    curve_paired = _paired(result, baseline, scenario, out)
+    granularity = METRIC_FLIPS * _quantum(result)
     for metric in METRICS:
         stats = baseline["metrics"][metric]
-        width = half_width(stats["std"], k, tolerance["metric_floor"])
+        floor = max(tolerance["metric_floor"], granularity * (2 if metric == "f1" else 1))
+        width = half_width(stats["std"], k, floor)
         low, high = stats["mean"] - width, stats["mean"] + width
         now = float(getattr(result, metric))
         verdict = "FAIL" if now < low else "gain" if now > high else "ok"
@@ -74,28 +299,35 @@ def compare(result: RunResult, baseline: dict[str, Any], scenario: str, k: float
         if verdict == "FAIL":
             out.failures.append(f"{metric}: baseline {stats['mean']:.4f} (std {stats['std']:.4f}, "
                                 f"{len(stats['values'])} seed(s)), now {now:.4f}, allowed {allowed} "
-                                f"(mean - max({k:g}*std, {tolerance['metric_floor']}))")
+                                f"(mean - max({k:g}*std, {floor:.4f}))")
         elif verdict == "gain":
             out.notes.append(f"{metric} rose above the band: baseline {stats['mean']:.4f}, now "
                              f"{now:.4f} (band top {high:.4f}); if expected, update the baseline")
+    if not curve_paired:
+        _curve_band(result, baseline, tolerance, k, scenario, out)
+    out.version_changes = version_changes(baseline.get("versions", {}), result.versions)
+    return out
+
+
+def _curve_band(result: RunResult, baseline: dict[str, Any], tolerance: dict[str, Any], k: float,
+                scenario: str, out: Comparison) -> None:
+    """The seeds' mean curve +/- max(k*std, loss_floor): for runs the paired check cannot pair."""
     curve = baseline["loss_curve"]
     if len(result.losses) < len(curve["steps"]) or downsample(result.losses)[0] != curve["steps"]:
         out.failures.append(f"loss curve: {len(result.losses)} steps now, baseline has points at "
                             f"steps {curve['steps'][:3]}...{curve['steps'][-1:]}: a different schedule")
-    else:
-        _, now_curve = downsample(result.losses)
-        worst = None
-        for step, mean, std, now in zip(curve["steps"], curve["mean"], curve["std"], now_curve):
-            width = half_width(std, k, tolerance["loss_floor"])
-            excess = abs(now - mean) - width
-            if excess > 0 and (worst is None or excess > worst[0]):
-                worst = (excess, step, mean, now, width)
-        worst_dev = max(abs(n - m) for n, m in zip(now_curve, curve["mean"]))
-        out.rows.append(Row(scenario, "loss curve (max |dev|)", 0.0, worst_dev,
-                            "in band", "FAIL" if worst else "ok"))
-        if worst:
-            _, step, mean, now, width = worst
-            out.failures.append(f"loss curve: at step {step} the mean loss is {now:.4f}, baseline "
-                                f"{mean:.4f} +/- {width:.4f}")
-    out.version_changes = version_changes(baseline.get("versions", {}), result.versions)
-    return out
+        return
+    _, now_curve = downsample(result.losses)
+    worst = None
+    for step, mean, std, now in zip(curve["steps"], curve["mean"], curve["std"], now_curve):
+        width = half_width(std, k, tolerance["loss_floor"])
+        excess = abs(now - mean) - width
+        if excess > 0 and (worst is None or excess > worst[0]):
+            worst = (excess, step, mean, now, width)
+    worst_dev = max(abs(n - m) for n, m in zip(now_curve, curve["mean"]))
+    out.rows.append(Row(scenario, "loss curve (max |dev|)", 0.0, worst_dev,
+                        "in band", "FAIL" if worst else "ok"))
+    if worst:
+        _, step, mean, now, width = worst
+        out.failures.append(f"loss curve: at step {step} the mean loss is {now:.4f}, baseline "
+                            f"{mean:.4f} +/- {width:.4f}")

@@ -2,6 +2,13 @@
 
 A baseline is a measurement: it keeps the seeds' values and their spread, the config and
 library versions that produced them, and where its tolerance comes from.
+
+Format 2 (this version writes it; format 1 files are still read) adds what the paired
+same-seed check needs: ``seed_runs`` keeps each seed's own loss curve (every step up to
+``SEED_POINTS`` steps, bucket means beyond), per-epoch eval history and the logits of a
+fixed eval batch; ``noise`` is the numerical-noise envelope measured when the baseline was
+made (``baselines.compare.measure_noise`` says how). Format 1 has neither: a run compared
+with it gets the seed-spread bands and a paired check of its seed's accuracy/F1 only.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from pytest_finetune._io import NonFiniteNumber, loads_json, write_json
 from pytest_finetune.runs.result import RunResult
 from pytest_finetune.baselines.scenario import scenario_name
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 REQUIRED_KEYS = ("format_version", "scenario", "metrics", "tolerance", "loss_curve", "config",
                  "versions", "seeds")
 METRICS = ("accuracy", "f1")
@@ -44,6 +51,7 @@ def stored_file(folder: Path, name: str) -> Path | None:
 def is_packaged(path: Path) -> bool:
     """Whether ``path`` is one of the packaged defaults (for messages: where a value came from)."""
     return Path(path).resolve().parent == PACKAGED_BASELINES
+SEED_POINTS = 100  # per-seed curves: full resolution up to 100 steps (tiny: 20), bucket means beyond
 
 
 def baseline_path(folder: Path, scenario: dict[str, str]) -> Path:
@@ -74,8 +82,38 @@ def _stats(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def build_baseline(results: Sequence[RunResult], scenario: dict[str, str], k: float) -> dict[str, Any]:
-    """Summarize one run per seed into a baseline record."""
+def seed_record(result: RunResult) -> dict[str, Any]:
+    """What the paired check keeps of one seed's run: its own curve, not only the mean."""
+    steps, losses = downsample(result.losses, SEED_POINTS)
+    return {
+        "loss_steps": steps,
+        "losses": losses,
+        "eval_history": result.eval_history,
+        "eval_logits": result.eval_logits,
+        "accuracy": result.accuracy,
+        "f1": result.f1,
+        "prediction_counts": result.prediction_counts,
+    }
+
+
+def seed_metric(record: dict[str, Any], seed: int, metric: str) -> float | None:
+    """One seed's stored metric, from format 2's ``seed_runs`` or format 1's ``values``."""
+    runs = record.get("seed_runs") or {}
+    if str(seed) in runs:
+        return float(runs[str(seed)][metric])
+    seeds, values = record.get("seeds", []), record["metrics"][metric].get("values", [])
+    if seed in seeds and len(values) == len(seeds):
+        return float(values[seeds.index(seed)])
+    return None
+
+
+def build_baseline(results: Sequence[RunResult], scenario: dict[str, str], k: float,
+                   noise: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Summarize one run per seed into a baseline record.
+
+    ``noise``: the envelope from ``baselines.compare.measure_noise`` (None: not measured,
+    e.g. an ``*.obtained.json`` of one run; the paired check then checks metrics only).
+    """
     first = results[0]
     curves = [downsample(r.losses)[1] for r in results]
     steps = downsample(first.losses)[0]
@@ -101,6 +139,8 @@ def build_baseline(results: Sequence[RunResult], scenario: dict[str, str], k: fl
             "source": ("single seed: no measured spread, the floors alone set the band"
                        if single else f"{len(results)} seeds: band = mean +/- max(k*std, floor)"),
         },
+        "seed_runs": {str(r.config.seed): seed_record(r) for r in results},
+        **({"noise": noise} if noise else {}),
         "config": {key: value for key, value in first.to_dict()["config"].items() if key != "seed"},
         "versions": first.versions,
         "hardware": first.hardware,
@@ -224,6 +264,29 @@ def _shape_problem(record: dict[str, Any]) -> str | None:
     noise = record.get("noise")
     if noise is not None and (not isinstance(noise, dict) or any(x < 0 for x in _numbers_inside(noise))):
         return "noise must be an object of numbers >= 0"
+    return _paired_problem(record)
+
+
+def _number_list(value: Any) -> bool:
+    return isinstance(value, list) and all(_is_number(x) for x in value)
+
+
+def _paired_problem(record: dict[str, Any]) -> str | None:
+    """Format 2's per-seed records and noise envelope, when present."""
+    runs = record.get("seed_runs", {})
+    if not isinstance(runs, dict):
+        return "seed_runs must be an object"
+    for seed, run in runs.items():
+        if not isinstance(run, dict) or not _number_list(run.get("loss_steps")) or not _number_list(run.get("losses")) \
+                or len(run["loss_steps"]) != len(run["losses"]) or not all(_is_number(run.get(m)) for m in METRICS) \
+                or not isinstance(run.get("eval_history"), list) or not isinstance(run.get("eval_logits"), list):
+            return (f"seed_runs.{seed} needs loss_steps and losses (numbers, equal length), "
+                    "accuracy, f1, eval_history and eval_logits")
+    noise = record.get("noise")
+    if noise is not None:
+        if not isinstance(noise, dict) or not _number_list(noise.get("loss_curve")) or not _number_list(noise.get("eval_loss")) \
+                or not all(_is_number(noise.get(k)) for k in ("eval_logits", "factor", *METRICS)):
+            return "noise needs lists loss_curve and eval_loss and numbers eval_logits, factor, accuracy, f1"
     return None
 
 

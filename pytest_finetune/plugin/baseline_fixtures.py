@@ -21,6 +21,7 @@ from pytest_finetune.errors import BaselineError
 from pytest_finetune.plugin.run_fixtures import get_run
 from pytest_finetune.plugin.stash import run_id_of
 from pytest_finetune.report.events import ComparisonEvent, FingerprintEvent, ResultEvent, UpdatedEvent, UsedEvent, as_property
+from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.runs.result import RunResult
 
 
@@ -44,7 +45,7 @@ class BaselineChecker:
         self._emit(ResultEvent(name, baseline_path(folder, scenario_of(result.config, result.device)).name,
                                result.to_dict()))
         outcome = self._run(lambda: checks.check_run(
-            result, folder, self.settings.tolerance_k, self.mode, more_seeds=self._more_seeds(result),
+            result, folder, self.settings.tolerance_k, self.mode, more_runs=self._more_runs,
             seeds=self.settings.seeds, writer_id=run_id_of(self.request.config)), " --finetune-seeds 3")
         if outcome.comparison is not None and outcome.compared_with is not None:
             self._emit(ComparisonEvent(name, outcome.compared_with.name, outcome.status == "passed",
@@ -84,11 +85,9 @@ class BaselineChecker:
             pytest.fail(outcome.message + self._create_hint(hint_extra), pytrace=False)
         return outcome
 
-    def _more_seeds(self, result: RunResult) -> Callable[[Sequence[int]], list[RunResult]]:
-        def runs(seeds: Sequence[int]) -> list[RunResult]:
-            return [get_run(self.request.config, self.settings, result.config.replace(seed=s)) for s in seeds]
-
-        return runs
+    def _more_runs(self, configs: Sequence[RunConfig]) -> list[RunResult]:
+        """More seeds and the noise probes of an update, through the session's run cache."""
+        return [get_run(self.request.config, self.settings, config) for config in configs]
 
 
 @pytest.fixture

@@ -42,6 +42,9 @@ class RunConfig:
     group_by_length: bool = False
     trust_remote_code: bool = False  # the model's own code (auto_map) may run: it can change numbers
     config_overrides: tuple[tuple[str, Any], ...] = field(default=())
+    # Test hooks only (runs/perturb.py): ((kind, size), ...) injected at fixed points to
+    # measure what the checks detect. Part of key(), not of the scenario.
+    perturb: tuple[tuple[str, float], ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.runner not in RUNNERS:
@@ -68,6 +71,13 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= finite_number(name, value, minimum=0) <= 1:
                 raise ConfigError(f"{name}: expected a number in [0, 1], got {value!r}")
+        from pytest_finetune.runs.perturb import KINDS
+
+        for item in self.perturb:
+            if not (isinstance(item, tuple) and len(item) == 2 and item[0] in KINDS
+                    and isinstance(item[1], (int, float)) and not isinstance(item[1], bool)):
+                raise ConfigError(f"perturb: expected (kind, size) pairs with kind one of "
+                                  f"{', '.join(KINDS)}, got {item!r}")
 
     def replace(self, **changes: Any) -> "RunConfig":
         return replace(self, **changes)
@@ -75,12 +85,16 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["config_overrides"] = [list(item) for item in self.config_overrides]
+        data["perturb"] = [list(item) for item in self.perturb]
+        if not self.perturb:
+            del data["perturb"]  # clean runs keep the keys and stored configs they had
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
         data = dict(data)
         data["config_overrides"] = tuple(tuple(item) for item in data.get("config_overrides", ()))
+        data["perturb"] = tuple(tuple(item) for item in data.get("perturb", ()))
         return cls(**data)
 
     def key(self) -> str:

@@ -10,7 +10,8 @@ from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.runs.loop import train_loop
 from pytest_finetune.runs.progress import Progress, RunProgress, quiet_libraries
 from pytest_finetune.runs.result import RunResult
-from pytest_finetune.runs.prepare import prepare, relative_change, snapshot
+from pytest_finetune.runs import perturb
+from pytest_finetune.runs.prepare import fixed_batch_logits, prepare, relative_change, snapshot
 from pytest_finetune.runs.trainer import train_trainer
 
 RUNNER_FUNCTIONS = {"trainer": train_trainer, "loop": train_loop}
@@ -24,32 +25,35 @@ def execute_run(config: RunConfig, cache_dir: str | None = None, progress: Progr
     started = time.perf_counter()
     data_source = describe_source(config.data)  # before loading: what is described is what trains
     model_source = describe_model(config.model)
-    with quiet_libraries(verbose):
-        prepared = prepare(config, cache_dir)
-        before = snapshot(prepared.model)
-        tracker = RunProgress(config, prepared.optimizer_steps, progress)
-        tracker.start()
-        train_started = time.perf_counter()
-        out = RUNNER_FUNCTIONS[config.runner](prepared, tracker)
-        train_time = time.perf_counter() - train_started
-        tracker.end()
-    final = out.history[-1]
-    counts = Counter(out.predictions)
-    return RunResult(
-        config=config,
-        device=prepared.device,
-        losses=out.losses,
-        learning_rates=out.learning_rates,
-        eval_history=out.history,
-        accuracy=float(final["accuracy"]),
-        f1=float(final["f1"]),
-        prediction_counts=[counts.get(label, 0) for label in (0, 1)],
-        param_delta=relative_change(out.model, before),
-        train_examples=len(prepared.train),
-        wall_time_s=time.perf_counter() - started,
-        train_time_s=train_time,
-        examples_per_s=len(prepared.train) * config.epochs / train_time,
-        data_source=data_source,
-        model_source=model_source,
-        metric_source=prepared.metric.source,
-    )
+    with perturb.threads(config):  # a test hook: a no-op unless config.perturb asks
+        with quiet_libraries(verbose):
+            prepared = prepare(config, cache_dir)
+            before = snapshot(prepared.model)
+            tracker = RunProgress(config, prepared.optimizer_steps, progress)
+            tracker.start()
+            train_started = time.perf_counter()
+            out = RUNNER_FUNCTIONS[config.runner](prepared, tracker)
+            train_time = time.perf_counter() - train_started
+            tracker.end()
+            eval_logits = fixed_batch_logits(out.model, prepared)
+        final = out.history[-1]
+        counts = Counter(out.predictions)
+        return RunResult(  # inside: hardware() records the thread count the run used
+            config=config,
+            device=prepared.device,
+            losses=out.losses,
+            learning_rates=out.learning_rates,
+            eval_history=out.history,
+            accuracy=float(final["accuracy"]),
+            f1=float(final["f1"]),
+            prediction_counts=[counts.get(label, 0) for label in (0, 1)],
+            param_delta=relative_change(out.model, before),
+            eval_logits=eval_logits,
+            train_examples=len(prepared.train),
+            wall_time_s=time.perf_counter() - started,
+            train_time_s=train_time,
+            examples_per_s=len(prepared.train) * config.epochs / train_time,
+            data_source=data_source,
+            model_source=model_source,
+            metric_source=prepared.metric.source,
+        )

@@ -18,6 +18,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from pytest_finetune.errors import NonFiniteLossError
 from pytest_finetune.mrpc.metric import MetricChoice
 from pytest_finetune.mrpc.preprocessing import example_lengths
+from pytest_finetune.runs import perturb
 from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE, Prepared
 from pytest_finetune.runs.progress import RunProgress
 from pytest_finetune.runs.result import RunnerOutput
@@ -84,6 +85,7 @@ def train_loop(prepared: Prepared, progress: RunProgress | None = None) -> Runne
     eval_dl = DataLoader(prepared.eval, batch_size=EVAL_BATCH_SIZE, collate_fn=prepared.collator)
     optimizer = torch.optim.AdamW(prepared.model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
+    perturb.optimizer(config, optimizer)  # test hook: a no-op unless config.perturb asks
     lr_scheduler = get_scheduler("linear", optimizer=optimizer,
                                  num_warmup_steps=prepared.warmup_steps(),
                                  num_training_steps=prepared.optimizer_steps)

@@ -17,9 +17,11 @@ from pytest_finetune.mrpc.data import load_mrpc
 from pytest_finetune.mrpc.metric import LOCAL_METRIC, MetricChoice, choose_metric
 from pytest_finetune.mrpc.modeling import load_model, load_tokenizer, pick_device
 from pytest_finetune.mrpc.preprocessing import make_collator, model_inputs, tokenize_mrpc
+from pytest_finetune.runs import perturb
 from pytest_finetune.runs.config import RunConfig
 
 EVAL_BATCH_SIZE = 32
+FIXED_EVAL_PAIRS = 8  # the eval pairs whose logits a baseline keeps, per seed
 
 
 @dataclass
@@ -60,11 +62,13 @@ def prepare(config: RunConfig, cache_dir: str | None = None) -> Prepared:
         train = train.select(range(min(config.train_limit, len(train))))
     if config.eval_limit:
         evaluation = evaluation.select(range(min(config.eval_limit, len(evaluation))))
+    train = perturb.train_split(config, train)
     set_seed(config.seed)  # the new classification head is drawn from the global RNG
     model = load_model(config.model, num_labels=2, trust_remote_code=config.trust_remote_code,
                        **model_overrides(config))
-    return Prepared(config, device, tokenizer, model, train, evaluation, make_collator(tokenizer),
-                    choose_metric())
+    perturb.model(config, model)
+    return Prepared(config, device, tokenizer, model, train, evaluation,
+                    make_collator(perturb.collator_tokenizer(config, tokenizer)), choose_metric())
 
 
 def snapshot(model: torch.nn.Module) -> list[torch.Tensor]:
@@ -77,3 +81,19 @@ def relative_change(model: torch.nn.Module, before: list[torch.Tensor]) -> float
     diff = sum(float((a - b.float().cpu()).pow(2).sum()) for a, b in zip(after, before))
     base = sum(float(b.float().cpu().pow(2).sum()) for b in before)
     return math.sqrt(diff / base) if base else math.sqrt(diff)
+
+
+@torch.inference_mode()
+def fixed_batch_logits(model: torch.nn.Module, prepared: Prepared) -> list[list[float]]:
+    """The trained model's logits on the first eval pairs, one batch, in eval mode.
+
+    Kept per seed in baselines: on the same CPU and versions they are bit-identical, so the
+    paired check sees an eval-side change (collation, forward numerics) even when no
+    prediction flips.
+    """
+    rows = prepared.eval.select(range(min(FIXED_EVAL_PAIRS, len(prepared.eval))))
+    batch = prepared.collator([dict(row) for row in rows])
+    device = next(model.parameters()).device
+    model.eval()
+    logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+    return [[float(x) for x in row] for row in logits.float().cpu()]

@@ -36,7 +36,10 @@ def hardware() -> dict[str, Any]:
     import torch
 
     info: dict[str, Any] = {"machine": platform.machine(), "cpu_count": os.cpu_count(),
-                            "torch_threads": torch.get_num_threads()}
+                            "torch_threads": torch.get_num_threads(),
+                            # the SIMD kernels torch picked (AVX2, AVX512, ...): same-seed runs are
+                            # bit-identical only on the same kind
+                            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     if torch.cuda.is_available():
         info["cuda_device"] = torch.cuda.get_device_name(0)
         info["cuda_capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
@@ -70,6 +73,9 @@ class RunResult:
     wall_time_s: float
     train_time_s: float
     examples_per_s: float
+    # logits of the first eval pairs after training (runs.prepare.FIXED_EVAL_PAIRS); empty in
+    # results saved before they were recorded
+    eval_logits: list[list[float]] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=library_versions)
     hardware: dict[str, Any] = field(default_factory=hardware)
     # What the data was (``mrpc.data_files.describe_source``: kind + content hash), not

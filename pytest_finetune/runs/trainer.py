@@ -18,15 +18,39 @@ from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArgu
 
 from pytest_finetune.compat.versions import length_grouping_arguments
 from pytest_finetune.errors import NonFiniteLossError
+from pytest_finetune.runs import perturb
 from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE, Prepared
 from pytest_finetune.runs.progress import RunProgress
 from pytest_finetune.runs.result import RunnerOutput
 
 
+class _StepLosses(TrainerCallback):
+    """The training loss of each optimizer step at full precision: the sum of its
+    micro-batches' ``training_step`` losses, which is what Trainer logs, except that
+    transformers 4.x rounds the logged value to 4 decimals and 5.x does not. The paired
+    baseline check compares curves to float32 noise, so both sides must keep every digit."""
+
+    def __init__(self) -> None:
+        self.pending: list[float] = []
+        self.losses: list[float] = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.losses.append(sum(self.pending))
+        self.pending.clear()
+
+
 class _HarnessTrainer(Trainer):
+    step_losses: _StepLosses
+
+    def create_optimizer(self, *args, **kwargs):
+        optimizer = super().create_optimizer(*args, **kwargs)
+        perturb.optimizer(self.harness_config, optimizer)  # test hook: a no-op unless asked
+        return optimizer
+
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
         value = float(loss)
+        self.step_losses.pending.append(value)
         if not math.isfinite(value):
             lengths = inputs["attention_mask"].sum(dim=1).tolist()
             lr = self.lr_scheduler.get_last_lr()[0] if self.lr_scheduler else self.args.learning_rate
@@ -56,6 +80,7 @@ def train_trainer(prepared: Prepared, progress: RunProgress | None = None) -> Ru
     config = prepared.config
     progress = progress or RunProgress(config, prepared.optimizer_steps)
     predictions: list[int] = []
+    step_losses = _StepLosses()
 
     def compute_metrics(eval_pred) -> dict[str, float]:
         preds = np.argmax(eval_pred.predictions, axis=-1)
@@ -97,9 +122,10 @@ def train_trainer(prepared: Prepared, progress: RunProgress | None = None) -> Ru
             data_collator=prepared.collator,
             processing_class=prepared.tokenizer,
             compute_metrics=compute_metrics,
-            callbacks=[_ReportProgress(progress)],
+            callbacks=[_ReportProgress(progress), step_losses],
         )
         trainer.remove_callback(PrinterCallback)  # the dict per step; log_history keeps the numbers
+        trainer.harness_config, trainer.step_losses = config, step_losses
         trainer.train()
     log = trainer.state.log_history
     steps = [entry for entry in log if "loss" in entry and "step" in entry]
@@ -108,6 +134,6 @@ def train_trainer(prepared: Prepared, progress: RunProgress | None = None) -> Ru
          "eval_loss": e["eval_loss"]}
         for e in log if "eval_accuracy" in e
     ]
-    return RunnerOutput(losses=[float(e["loss"]) for e in steps],
+    return RunnerOutput(losses=step_losses.losses,
                         learning_rates=[float(e["learning_rate"]) for e in steps],
                         history=history, predictions=predictions, model=trainer.model)

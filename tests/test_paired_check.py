@@ -1,0 +1,169 @@
+"""The paired same-seed check and the bands, on synthetic results (no training).
+
+Item 7 of issue 12, shown on the repository's stored full baselines: a run that equals its
+seed's stored numbers passes, and a 2-point accuracy drop fails, although the seed-spread
+band (mean - 3 std, down to 0.701 for the loop) would let it through.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_finetune.baselines.compare import compare, measure_noise
+from pytest_finetune.baselines.scenario import scenario_name, scenario_of
+from pytest_finetune.baselines.store import (FORMAT_VERSION, build_baseline, downsample, read_baseline,
+                                             write_baseline)
+from pytest_finetune.runs import RunResult, profile_config
+
+BASELINES = Path(__file__).resolve().parents[1] / "baselines"
+HARDWARE = {"machine": "x86_64", "cpu_count": 2, "torch_threads": 2, "cpu_capability": "AVX2"}
+
+
+def _result(profile="tiny", runner="loop", seed=42, losses=None, accuracy=0.75, f1=0.8, eval_losses=None,
+            logits=None, n_eval=32, **changes) -> RunResult:
+    config = profile_config(profile, runner=runner, seed=seed)
+    losses = losses or [0.7 - 0.02 * i for i in range(20)]
+    eval_losses = eval_losses or [0.68 - 0.01 * i for i in range(5)]
+    history = [{"epoch": float(i + 1), "accuracy": accuracy, "f1": f1, "eval_loss": e}
+               for i, e in enumerate(eval_losses)]
+    fields = dict(config=config, device="cpu", losses=list(losses), learning_rates=[1e-4] * len(losses),
+                  eval_history=history, accuracy=accuracy, f1=f1, prediction_counts=[n_eval // 4, n_eval - n_eval // 4],
+                  param_delta=0.01, train_examples=32, wall_time_s=1.0, train_time_s=1.0, examples_per_s=1.0,
+                  eval_logits=logits or [[0.1, -0.2], [0.3, 0.05]], versions={"torch": "2.13.0"},
+                  hardware=dict(HARDWARE))
+    fields.update(changes)
+    return RunResult(**fields)
+
+
+def _nudge(values, index, by):
+    values = list(values)
+    values[index] += by
+    return values
+
+
+def _tiny_record(tmp_path):
+    """A format-2 record of 3 seeds, noise measured from two probes that moved ~1e-7."""
+    clean = [_result(seed=s, accuracy=0.75 - 0.03 * (s - 42)) for s in (42, 43, 44)]
+    probes = [_result(losses=[x + 6e-8 * (i % 3) for i, x in enumerate(clean[0].losses)]),
+              _result(eval_losses=[e + 3e-8 for e in [0.68 - 0.01 * i for i in range(5)]])]
+    record = build_baseline(clean, scenario_of(clean[0].config, "cpu"), 3.0,
+                            noise=measure_noise(clean[0], probes))
+    record["hardware"] = dict(HARDWARE)
+    path = write_baseline(tmp_path / "b.json", record)
+    return read_baseline(path)
+
+
+def test_record_is_format_2_with_each_seeds_curve_and_a_measured_envelope(tmp_path):
+    record = _tiny_record(tmp_path)
+    assert record["format_version"] == FORMAT_VERSION == 2
+    assert sorted(record["seed_runs"]) == ["42", "43", "44"]
+    assert record["seed_runs"]["42"]["loss_steps"] == list(range(1, 21))  # tiny: every step
+    noise = record["noise"]
+    assert noise["measured_max"]["loss_curve"] == pytest.approx(1.2e-7)
+    assert all(e >= 1.2e-7 for e in noise["loss_curve"][2:])  # running max along the curve
+    assert len(noise["probes"]) == 2 and noise["factor"] == 10
+
+
+def test_identical_run_passes_paired_and_noise_sized_moves_pass(tmp_path):
+    record = _tiny_record(tmp_path)
+    same = _result()
+    comparison = compare(same, record, "s")
+    assert comparison.passed, comparison.failures
+    assert comparison.paired == "seed 42's own record"
+    jitter = _result(losses=[x + 5e-7 for x in same.losses])  # < 10 x the envelope everywhere
+    assert compare(jitter, record, "s").passed
+
+
+def test_optimizer_like_change_names_the_first_step_and_the_runner(tmp_path):
+    record = _tiny_record(tmp_path)
+    losses = _result().losses
+    moved = _result(runner="loop", losses=[x if i < 2 else x + 1e-4 * i for i, x in enumerate(losses)])
+    comparison = compare(moved, record, "s")
+    assert not comparison.passed
+    text = "\n".join(comparison.failures)
+    assert "loss curve (loop runner, seed 42): left the noise envelope first at step 3 of 20" in text
+    assert "acts through the updates" in text
+
+
+def test_data_like_change_at_step_1_says_so(tmp_path):
+    record = _tiny_record(tmp_path)
+    moved = _result(losses=_nudge(_result().losses, 0, 2e-5))
+    text = "\n".join(compare(moved, record, "s").failures)
+    assert "first at step 1 of 20" in text and "step 1 already moved" in text
+
+
+def test_eval_side_change_is_caught_by_eval_loss_and_fixed_batch_logits(tmp_path):
+    record = _tiny_record(tmp_path)
+    moved = _result(logits=[[0.1, -0.2], [0.3, 0.0501]], eval_losses=[0.68 - 0.01 * i + 1e-5 for i in range(5)])
+    text = "\n".join(compare(moved, record, "s").failures)
+    assert "eval loss left the noise envelope first after epoch 1" in text
+    assert "fixed-batch eval logits moved" in text
+
+
+def test_another_cpu_kind_falls_back_to_bands_with_a_note(tmp_path):
+    record = _tiny_record(tmp_path)
+    moved = _result(losses=[x + 1e-3 for x in _result().losses],
+                    hardware=dict(HARDWARE, cpu_capability="AVX512"))
+    comparison = compare(moved, record, "s")
+    assert comparison.passed and comparison.paired == ""
+    assert any("recorded on a AVX2 CPU" in note for note in comparison.notes)
+
+
+def test_tiny_band_is_not_narrower_than_two_eval_predictions(tmp_path):
+    """32 eval pairs: one flipped prediction (0.031) must not fail the band of a seed
+    without a record, even when the seeds' accuracy std is 0."""
+    record = _tiny_record(tmp_path)
+    record["metrics"]["accuracy"].update(std=0.0, mean=0.75)
+    one_flip = _result(seed=45, accuracy=0.75 - 1 / 32)
+    comparison = compare(one_flip, record, "s")
+    assert comparison.passed, comparison.failures
+    three_flips = _result(seed=45, accuracy=0.75 - 3 / 32)
+    assert not compare(three_flips, record, "s").passed
+
+
+def _full_result(runner: str, record: dict, accuracy: float, seed: int = 42) -> RunResult:
+    """A synthetic full run whose curve is the stored mean curve and whose metrics are given."""
+    curve = record["loss_curve"]
+    losses, start = [], 0
+    for step, mean in zip(curve["steps"], curve["mean"]):
+        losses += [mean] * (step - start)
+        start = step
+    assert len(losses) == 460 and downsample(losses)[0] == curve["steps"]
+    f1 = record["metrics"]["f1"]["values"][record["seeds"].index(seed)]
+    return _result(profile="full", runner=runner, seed=seed, losses=losses, accuracy=accuracy, f1=f1,
+                   eval_losses=[0.5, 0.47], n_eval=408)
+
+
+@pytest.mark.parametrize("runner", ["trainer", "loop"])
+def test_full_profile_unchanged_passes_and_a_two_point_drop_fails(runner):
+    """Against the repository's stored full baselines (format 1: per-seed accuracy values
+    for seeds 42-44, no per-seed curves): the paired check of seed 42's accuracy allows 2
+    eval predictions (0.0049 of 408), so a 2-point drop fails while the band alone
+    (mean - 3 std) would pass it."""
+    path = BASELINES / f"mrpc-all-MiniLM-L6-v2-{runner}-full-cpu-fp32-group_by_length.json"
+    record = read_baseline(path)
+    assert record["seeds"] == [42, 43, 44]
+    stored = record["metrics"]["accuracy"]["values"][0]
+    scenario = scenario_name(record["scenario"])
+
+    unchanged = compare(_full_result(runner, record, stored), record, scenario)
+    assert unchanged.passed, unchanged.failures
+
+    band_low = record["metrics"]["accuracy"]["mean"] - 3 * record["metrics"]["accuracy"]["std"]
+    dropped = _full_result(runner, record, stored - 0.02)
+    assert dropped.accuracy > band_low  # the band alone would not see it
+    comparison = compare(dropped, record, scenario)
+    assert not comparison.passed
+    assert any(f.startswith(f"accuracy ({runner} runner, seed 42)") and "-0.0200" in f
+               for f in comparison.failures), comparison.failures
+    assert any("format 1" in note for note in comparison.notes)
+
+
+def test_format_1_files_still_read(tmp_path):
+    data = json.loads((BASELINES / "mrpc-all-MiniLM-L6-v2-loop-full-cpu-fp32-group_by_length.json").read_text())
+    data["format_version"] = 1
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    assert read_baseline(path)["format_version"] == 1
