@@ -1,0 +1,195 @@
+"""Detection power of the baseline check, and its false alarms.
+
+Injects perturbations of known size into tiny runs of both runners (through
+``RunConfig`` fields where one exists, else the test hooks of ``pytest_finetune.runs.perturb``),
+judges each run with ``baselines.compare.compare`` against the repository's stored tiny
+baselines -- exactly what the fast tier's ``finetune_baseline.check`` does -- and prints,
+per kind and size, whether the check failed it (detected), how far the seed-42 loss curve
+moved in units of the stored noise envelope, and the smallest detected size. The same
+script runs the false-alarm cases: clean reruns, the other torch thread count, and (run
+it under another environment with ``--only clean``) another library version.
+
+    python benchmarks/power.py                           # everything (~70 tiny runs)
+    python benchmarks/power.py --only clean --reruns 1   # false alarms only, e.g. under transformers 4.57
+    python benchmarks/power.py --kinds lr_scale dropout --runners loop
+
+Nothing is written into the repository; ``--out FILE`` saves every run's verdict as JSON.
+Requirement checked at the end: every run whose curve moved by more than the check's factor
+(10) times the noise envelope at some point was detected.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pytest_finetune.baselines.compare import compare  # noqa: E402
+from pytest_finetune.baselines.scenario import scenario_name, scenario_of  # noqa: E402
+from pytest_finetune.baselines.store import SEED_POINTS, baseline_path, downsample, read_baseline  # noqa: E402
+from pytest_finetune.runs import RunConfig, profile_config  # noqa: E402
+
+
+def _hook(kind: str) -> Callable[[RunConfig, float], RunConfig]:
+    return lambda config, size: config.replace(perturb=config.perturb + ((kind, size),))
+
+
+def _override(name: str) -> Callable[[RunConfig, float], RunConfig]:
+    return lambda config, size: config.replace(
+        config_overrides=tuple(dict(config.config_overrides, **{name: size}).items()))
+
+
+# kind: (area, what the size means, sizes (ascending), make(config, size))
+KINDS: dict[str, tuple[str, str, tuple[float, ...], Callable[[RunConfig, float], RunConfig]]] = {
+    "lr_scale": ("optimizer", "lr x (1 + s)", (1e-4, 1e-3, 1e-2), lambda c, s: c.replace(lr=c.lr * (1 + s))),
+    "adam_beta1": ("optimizer", "beta1 0.9 - s", (1e-5, 1e-3), _hook("adam_beta1")),
+    "adam_beta2": ("optimizer", "beta2 0.999 - s", (1e-6, 1e-4), _hook("adam_beta2")),
+    "adam_eps": ("optimizer", "eps 1e-8 x s", (10.0, 1000.0), _hook("adam_eps")),
+    "weight_decay": ("optimizer", "weight decay 0 -> s", (1e-4, 1e-2), lambda c, s: c.replace(weight_decay=s)),
+    "label_smoothing": ("loss", "label smoothing 0 -> s", (1e-5, 1e-3), _hook("label_smoothing")),
+    "loss_scale": ("loss", "loss x (1 + s)", (1e-3, 1e-1), _hook("loss_scale")),
+    "warmup": ("schedule", "warmup ratio 0 -> s (20 steps)", (0.05, 0.2), lambda c, s: c.replace(warmup_ratio=s)),
+    "clip_norm": ("gradients", "max_grad_norm 1 -> 1 - s", (0.01, 0.5), lambda c, s: c.replace(max_grad_norm=1 - s)),
+    "grad_scale": ("gradients", "gradients x (1 + s)", (1e-3, 1e-1), _hook("grad_scale")),
+    "grad_noise": ("gradients", "gradients + s rms N(0,1)", (1e-5, 1e-3), _hook("grad_noise")),
+    "swap_pairs": ("data order", "s pairs of train examples swapped", (1.0, 4.0), _hook("swap_pairs")),
+    "flip_labels": ("data", "s train labels flipped", (1.0,), _hook("flip_labels")),
+    "max_length": ("tokenization", "max_length 32 -> 32 - s", (1.0, 4.0),
+                   lambda c, s: c.replace(max_length=c.max_length - int(s))),
+    "pad_left": ("collation", "pad on the left", (1.0,), _hook("pad_left")),
+    "init_noise": ("model numerics", "init weights + s std N(0,1)", (1e-7, 1e-5), _hook("init_noise")),
+    "layer_norm_eps": ("model numerics", "layer_norm_eps 1e-12 -> s", (1e-9, 1e-6), _override("layer_norm_eps")),
+    "dropout": ("model numerics", "dropout 0.1 -> 0.1 + s", (1e-3, 1e-2), lambda c, s: c.replace(dropout=0.1 + s)),
+}
+
+
+def _curve_ratio(result, record: dict[str, Any]) -> float:
+    """Largest |loss - seed record| / envelope over the curve (inf: different schedule)."""
+    steps, now = downsample(result.losses, SEED_POINTS)
+    seed = record["seed_runs"][str(result.config.seed)]
+    if steps != seed["loss_steps"]:
+        return float("inf")
+    return max(abs(a - b) / e for a, b, e in zip(now, seed["losses"], record["noise"]["loss_curve"]))
+
+
+def _run(config: RunConfig, baselines: dict[str, dict], label: str, kind: str, size: float | None) -> dict:
+    from pytest_finetune.runs.execute import execute_run
+
+    started = time.perf_counter()
+    try:
+        result = execute_run(config, progress=False)
+    except Exception as exc:  # a perturbation that breaks training is detected too
+        return dict(runner=config.runner, case=label, kind=kind, size=size, detected=True,
+                    first=f"run failed: {type(exc).__name__}: {exc}"[:200], ratio=float("inf"),
+                    d_accuracy=None, wall_s=time.perf_counter() - started)
+    record = baselines[config.runner]
+    name = scenario_name(scenario_of(result.config, result.device))
+    comparison = compare(result, record, name)
+    stored = record["seed_runs"][str(config.seed)]
+    row = dict(runner=config.runner, case=label, kind=kind, size=size, detected=not comparison.passed,
+               first=(comparison.failures[0] if comparison.failures else "")[:240],
+               ratio=_curve_ratio(result, record), d_accuracy=result.accuracy - stored["accuracy"],
+               d_eval_loss=result.eval_history[-1]["eval_loss"] - stored["eval_history"][-1]["eval_loss"],
+               paired=comparison.paired, wall_s=round(time.perf_counter() - started, 1),
+               threads=result.hardware.get("torch_threads"), transformers=result.versions.get("transformers"))
+    verdict = "DETECTED" if row["detected"] else "passed"
+    print(f"  {config.runner:7s} {label:38s} {verdict:8s} curve {row['ratio']:9.3g}x noise  "
+          f"d_acc {row['d_accuracy']:+.4f}  {row['wall_s']:.0f}s", flush=True)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=os.environ.get("PYTEST_FINETUNE_MRPC_DIR", str(ROOT.parent / "shared/data/mrpc")))
+    parser.add_argument("--baselines", default=str(ROOT / "baselines"))
+    parser.add_argument("--runners", nargs="+", default=["trainer", "loop"])
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
+    parser.add_argument("--only", choices=["clean", "power"], help="run only the false-alarm or the power part")
+    parser.add_argument("--reruns", type=int, default=5, help="clean reruns per runner (false alarms)")
+    parser.add_argument("--out", help="write every run's verdict here as JSON")
+    args = parser.parse_args(argv)
+
+    import torch
+    from pytest_finetune.runs.result import library_versions
+
+    threads = torch.get_num_threads()
+    print(f"load average at start: {os.getloadavg()}; torch threads {threads}; "
+          f"transformers {library_versions()['transformers']}", flush=True)
+    baselines = {}
+    for runner in args.runners:
+        config = profile_config("tiny", runner=runner, data=args.data)
+        path = baseline_path(Path(args.baselines), scenario_of(config, "cpu"))
+        baselines[runner] = read_baseline(path)
+        noise = baselines[runner].get("noise")
+        if noise is None or "42" not in baselines[runner].get("seed_runs", {}):
+            print(f"{path}: no per-seed record or noise envelope (format 1?): re-record it first", file=sys.stderr)
+            return 2
+        print(f"{runner} envelope ({', '.join(noise['probes'])}): measured max |delta| curve "
+              f"{noise['measured_max']['loss_curve']:.2g}, eval loss {noise['measured_max']['eval_loss']:.2g}, "
+              f"logits {noise['measured_max']['eval_logits']:.2g}; stored envelope (ulp-floored) "
+              f"{min(noise['loss_curve']):.2g}..{max(noise['loss_curve']):.2g}", flush=True)
+
+    rows = []
+    if args.only != "power":
+        print("false alarms (all should pass):", flush=True)
+        other = 1 if threads > 1 else 2
+        for runner in args.runners:
+            base = profile_config("tiny", runner=runner, data=args.data)
+            for i in range(args.reruns):
+                rows.append(_run(base, baselines, f"clean rerun {i + 1}", "clean", None))
+            if args.only != "clean":
+                rows.append(_run(base.replace(perturb=(("threads", other),)), baselines,
+                                 f"threads {threads} -> {other}", "threads", float(other)))
+    if args.only != "clean":
+        print("perturbations (sizes ascending):", flush=True)
+        for kind in args.kinds:
+            area, meaning, sizes, make = KINDS[kind]
+            for runner in args.runners:
+                base = profile_config("tiny", runner=runner, data=args.data)
+                for size in sizes:
+                    rows.append(_run(make(base, size), baselines, f"{kind} s={size:g}", kind, size))
+    print(f"load average at end: {os.getloadavg()}", flush=True)
+    _summary(rows, args.kinds if args.only != "clean" else [])
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=1, default=str) + "\n")
+    return 0
+
+
+def _summary(rows: list[dict], kinds: list[str]) -> None:
+    clean = [r for r in rows if r["kind"] in ("clean", "threads")]
+    if clean:
+        alarms = [r for r in clean if r["detected"]]
+        print(f"\nfalse alarms: {len(alarms)} of {len(clean)} clean/thread runs failed the check"
+              + "".join(f"\n  {r['runner']} {r['case']}: {r['first']}" for r in alarms))
+    if not kinds:
+        return
+    factor = 10.0
+    print("\n| kind | area | size means | runner | sizes tried: detected? (curve move / noise envelope) | "
+          "smallest detected | linear MDE estimate |")
+    print("|---|---|---|---|---|---|---|")
+    for kind in kinds:
+        area, meaning, _, _ = KINDS[kind]
+        for runner in sorted({r["runner"] for r in rows}):
+            mine = [r for r in rows if r["kind"] == kind and r["runner"] == runner]
+            if not mine:
+                continue
+            cells = ", ".join(f"{r['size']:g}: {'yes' if r['detected'] else 'no'} ({r['ratio']:.3g}x)" for r in mine)
+            hit = [r for r in mine if r["detected"]]
+            smallest = f"{hit[0]['size']:g}" if hit else "none tried"
+            finite = [r for r in mine if r["ratio"] not in (0.0, float("inf")) and r["detected"]]
+            estimate = f"~{finite[0]['size'] * factor / finite[0]['ratio']:.2g}" if finite and kind not in (
+                "swap_pairs", "flip_labels", "max_length", "pad_left") else "-"
+            print(f"| {kind} | {area} | {meaning} | {runner} | {cells} | {smallest} | {estimate} |")
+    missed = [r for r in rows if r["kind"] not in ("clean", "threads") and r["ratio"] > factor and not r["detected"]]
+    print(f"\nrequirement (every run moving the curve > {factor:g}x the envelope is detected): "
+          + ("met" if not missed else "NOT met: " + ", ".join(f"{r['runner']} {r['case']}" for r in missed)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
