@@ -13,7 +13,8 @@ it under another environment with ``--only clean``) another library version.
     python benchmarks/power.py --only clean --reruns 1   # false alarms only, e.g. under transformers 4.57
     python benchmarks/power.py --kinds lr_scale dropout --runners loop
 
-Nothing is written into the repository; ``--out FILE`` saves every run's verdict as JSON.
+Nothing is written into the repository; ``--out FILE`` appends every run's verdict as a JSON
+line, and ``--summarize FILE...`` prints the tables from such files.
 Requirement checked at the end: every run whose curve moved by more than the check's factor
 (10) times the noise envelope at some point was detected.
 """
@@ -47,25 +48,25 @@ def _override(name: str) -> Callable[[RunConfig, float], RunConfig]:
 
 # kind: (area, what the size means, sizes (ascending), make(config, size))
 KINDS: dict[str, tuple[str, str, tuple[float, ...], Callable[[RunConfig, float], RunConfig]]] = {
-    "lr_scale": ("optimizer", "lr x (1 + s)", (1e-4, 1e-3, 1e-2), lambda c, s: c.replace(lr=c.lr * (1 + s))),
-    "adam_beta1": ("optimizer", "beta1 0.9 - s", (1e-5, 1e-3), _hook("adam_beta1")),
-    "adam_beta2": ("optimizer", "beta2 0.999 - s", (1e-6, 1e-4), _hook("adam_beta2")),
-    "adam_eps": ("optimizer", "eps 1e-8 x s", (10.0, 1000.0), _hook("adam_eps")),
-    "weight_decay": ("optimizer", "weight decay 0 -> s", (1e-4, 1e-2), lambda c, s: c.replace(weight_decay=s)),
-    "label_smoothing": ("loss", "label smoothing 0 -> s", (1e-5, 1e-3), _hook("label_smoothing")),
-    "loss_scale": ("loss", "loss x (1 + s)", (1e-3, 1e-1), _hook("loss_scale")),
-    "warmup": ("schedule", "warmup ratio 0 -> s (20 steps)", (0.05, 0.2), lambda c, s: c.replace(warmup_ratio=s)),
-    "clip_norm": ("gradients", "max_grad_norm 1 -> 1 - s", (0.01, 0.5), lambda c, s: c.replace(max_grad_norm=1 - s)),
-    "grad_scale": ("gradients", "gradients x (1 + s)", (1e-3, 1e-1), _hook("grad_scale")),
-    "grad_noise": ("gradients", "gradients + s rms N(0,1)", (1e-5, 1e-3), _hook("grad_noise")),
-    "swap_pairs": ("data order", "s pairs of train examples swapped", (1.0, 4.0), _hook("swap_pairs")),
+    "lr_scale": ("optimizer", "lr x (1 + s)", (1e-5, 1e-3), lambda c, s: c.replace(lr=c.lr * (1 + s))),
+    "adam_beta1": ("optimizer", "beta1 0.9 - s", (1e-6, 1e-4), _hook("adam_beta1")),
+    "adam_beta2": ("optimizer", "beta2 0.999 - s", (1e-6,), _hook("adam_beta2")),
+    "adam_eps": ("optimizer", "eps 1e-8 x s", (2.0, 100.0), _hook("adam_eps")),
+    "weight_decay": ("optimizer", "weight decay 0 -> s", (1e-5, 1e-3), lambda c, s: c.replace(weight_decay=s)),
+    "label_smoothing": ("loss", "label smoothing 0 -> s", (1e-6, 1e-4), _hook("label_smoothing")),
+    "loss_scale": ("loss", "loss x (1 + s)", (1e-4, 1e-2), _hook("loss_scale")),
+    "warmup": ("schedule", "warmup ratio 0 -> s (20 steps)", (0.05,), lambda c, s: c.replace(warmup_ratio=s)),
+    "clip_norm": ("gradients", "max_grad_norm 1 -> 1 - s", (0.01, 0.3), lambda c, s: c.replace(max_grad_norm=1 - s)),
+    "grad_scale": ("gradients", "gradients x (1 + s)", (1e-2,), _hook("grad_scale")),
+    "grad_noise": ("gradients", "gradients + s rms N(0,1)", (1e-6, 1e-4), _hook("grad_noise")),
+    "swap_pairs": ("data order", "s pairs of train examples swapped", (1.0,), _hook("swap_pairs")),
     "flip_labels": ("data", "s train labels flipped", (1.0,), _hook("flip_labels")),
-    "max_length": ("tokenization", "max_length 32 -> 32 - s", (1.0, 4.0),
+    "max_length": ("tokenization", "max_length 32 -> 32 - s", (1.0,),
                    lambda c, s: c.replace(max_length=c.max_length - int(s))),
     "pad_left": ("collation", "pad on the left", (1.0,), _hook("pad_left")),
-    "init_noise": ("model numerics", "init weights + s std N(0,1)", (1e-7, 1e-5), _hook("init_noise")),
-    "layer_norm_eps": ("model numerics", "layer_norm_eps 1e-12 -> s", (1e-9, 1e-6), _override("layer_norm_eps")),
-    "dropout": ("model numerics", "dropout 0.1 -> 0.1 + s", (1e-3, 1e-2), lambda c, s: c.replace(dropout=0.1 + s)),
+    "init_noise": ("model numerics", "init weights + s std N(0,1)", (1e-8, 1e-6), _hook("init_noise")),
+    "layer_norm_eps": ("model numerics", "layer_norm_eps 1e-12 -> s", (1e-10, 1e-7), _override("layer_norm_eps")),
+    "dropout": ("model numerics", "dropout 0.1 -> 0.1 + s", (1e-4, 1e-2), lambda c, s: c.replace(dropout=0.1 + s)),
 }
 
 
@@ -78,7 +79,16 @@ def _curve_ratio(result, record: dict[str, Any]) -> float:
     return max(abs(a - b) / e for a, b, e in zip(now, seed["losses"], record["noise"]["loss_curve"]))
 
 
-def _run(config: RunConfig, baselines: dict[str, dict], label: str, kind: str, size: float | None) -> dict:
+def _run(config: RunConfig, baselines: dict[str, dict], label: str, kind: str, size: float | None,
+         out: str | None = None) -> dict:
+    row = _judge(config, baselines, label, kind, size)
+    if out:  # one JSON line per run as it finishes: a long benchmark cut short keeps its rows
+        with open(out, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row, default=str) + "\n")
+    return row
+
+
+def _judge(config: RunConfig, baselines: dict[str, dict], label: str, kind: str, size: float | None) -> dict:
     from pytest_finetune.runs.execute import execute_run
 
     started = time.perf_counter()
@@ -112,8 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
     parser.add_argument("--only", choices=["clean", "power"], help="run only the false-alarm or the power part")
     parser.add_argument("--reruns", type=int, default=5, help="clean reruns per runner (false alarms)")
-    parser.add_argument("--out", help="write every run's verdict here as JSON")
+    parser.add_argument("--out", help="append every run's verdict here, one JSON line per run")
+    parser.add_argument("--summarize", nargs="+", metavar="JSONL",
+                        help="print the tables from earlier --out files instead of running")
     args = parser.parse_args(argv)
+    if args.summarize:
+        rows = [json.loads(line) for path in args.summarize for line in Path(path).read_text().splitlines() if line]
+        _summary(rows, [k for k in KINDS if any(r["kind"] == k for r in rows)])
+        return 0
 
     import torch
     from pytest_finetune.runs.result import library_versions
@@ -142,10 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         for runner in args.runners:
             base = profile_config("tiny", runner=runner, data=args.data)
             for i in range(args.reruns):
-                rows.append(_run(base, baselines, f"clean rerun {i + 1}", "clean", None))
+                rows.append(_run(base, baselines, f"clean rerun {i + 1}", "clean", None, args.out))
             if args.only != "clean":
                 rows.append(_run(base.replace(perturb=(("threads", other),)), baselines,
-                                 f"threads {threads} -> {other}", "threads", float(other)))
+                                 f"threads {threads} -> {other}", "threads", float(other), args.out))
     if args.only != "clean":
         print("perturbations (sizes ascending):", flush=True)
         for kind in args.kinds:
@@ -153,11 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             for runner in args.runners:
                 base = profile_config("tiny", runner=runner, data=args.data)
                 for size in sizes:
-                    rows.append(_run(make(base, size), baselines, f"{kind} s={size:g}", kind, size))
+                    rows.append(_run(make(base, size), baselines, f"{kind} s={size:g}", kind, size, args.out))
     print(f"load average at end: {os.getloadavg()}", flush=True)
     _summary(rows, args.kinds if args.only != "clean" else [])
-    if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=1, default=str) + "\n")
     return 0
 
 
