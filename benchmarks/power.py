@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_finetune.baselines.compare import compare  # noqa: E402
 from pytest_finetune.baselines.scenario import scenario_name, scenario_of  # noqa: E402
-from pytest_finetune.baselines.store import SEED_POINTS, baseline_path, downsample, read_baseline  # noqa: E402
+from pytest_finetune.baselines.store import (PACKAGED_BASELINES, SEED_POINTS, baseline_path,  # noqa: E402
+                                             downsample, read_baseline)
 from pytest_finetune.runs import RunConfig, profile_config  # noqa: E402
 
 
@@ -117,7 +118,7 @@ def _judge(config: RunConfig, baselines: dict[str, dict], label: str, kind: str,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=os.environ.get("PYTEST_FINETUNE_MRPC_DIR", str(ROOT.parent / "shared/data/mrpc")))
-    parser.add_argument("--baselines", default=str(ROOT / "baselines"))
+    parser.add_argument("--baselines", default=str(PACKAGED_BASELINES))
     parser.add_argument("--runners", nargs="+", default=["trainer", "loop"])
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
     parser.add_argument("--only", choices=["clean", "power"], help="run only the false-alarm or the power part")

@@ -13,11 +13,10 @@ import pytest
 
 from pytest_finetune.baselines.compare import compare, measure_noise
 from pytest_finetune.baselines.scenario import scenario_name, scenario_of
-from pytest_finetune.baselines.store import (FORMAT_VERSION, build_baseline, downsample, read_baseline,
-                                             write_baseline)
+from pytest_finetune.baselines.store import (FORMAT_VERSION, PACKAGED_BASELINES as BASELINES, build_baseline,
+                                             downsample, read_baseline, write_baseline)
 from pytest_finetune.runs import RunResult, profile_config
 
-BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 HARDWARE = {"machine": "x86_64", "cpu_count": 2, "torch_threads": 2, "cpu_capability": "AVX2"}
 
 
