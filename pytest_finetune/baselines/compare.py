@@ -178,9 +178,10 @@ def _paired(result: RunResult, baseline: dict[str, Any], scenario: str, out: Com
         _paired_curve(result, record, noise, factor, scenario, out)
         _paired_eval(result, record, noise, factor, scenario, out)
     else:
+        missing = "measured noise envelope" if record is not None else "per-seed curve or noise envelope"
         out.notes.append(f"paired check of seed {seed} covers accuracy/F1 only: this baseline (format "
-                         f"{baseline.get('format_version')}) has no per-seed curve or noise envelope; "
-                         "re-record it with --finetune-update-baselines --finetune-seeds 3")
+                         f"{baseline.get('format_version')}) has no {missing}; re-record it with "
+                         "--finetune-update-baselines=all --finetune-seeds 3")
     for metric in METRICS:
         stored = seed_metric(baseline, seed, metric)
         if stored is None:
