@@ -71,6 +71,9 @@ KINDS: dict[str, tuple[str, str, tuple[float, ...], Callable[[RunConfig, float],
 }
 
 
+DISCRETE = ("swap_pairs", "flip_labels", "max_length", "pad_left")  # no linear size to extrapolate
+
+
 def _curve_ratio(result, record: dict[str, Any]) -> float:
     """Largest |loss - seed record| / envelope over the curve (inf: different schedule)."""
     steps, now = downsample(result.losses, SEED_POINTS)
@@ -94,7 +97,7 @@ def _judge(config: RunConfig, baselines: dict[str, dict], label: str, kind: str,
 
     started = time.perf_counter()
     try:
-        result = execute_run(config, progress=False)
+        result = execute_run(config)
     except Exception as exc:  # a perturbation that breaks training is detected too
         return dict(runner=config.runner, case=label, kind=kind, size=size, detected=True,
                     first=f"run failed: {type(exc).__name__}: {exc}"[:200], ratio=float("inf"),
@@ -186,7 +189,7 @@ def _summary(rows: list[dict], kinds: list[str]) -> None:
         return
     factor = 10.0
     print("\n| kind | area | size means | runner | sizes tried: detected? (curve move / noise envelope) | "
-          "smallest detected | linear MDE estimate |")
+          "smallest detected | linear MDE estimate (change at 10x the envelope) |")
     print("|---|---|---|---|---|---|---|")
     for kind in kinds:
         area, meaning, _, _ = KINDS[kind]
@@ -198,8 +201,9 @@ def _summary(rows: list[dict], kinds: list[str]) -> None:
             hit = [r for r in mine if r["detected"]]
             smallest = f"{hit[0]['size']:g}" if hit else "none tried"
             finite = [r for r in mine if r["ratio"] not in (0.0, float("inf")) and r["detected"]]
-            estimate = f"~{finite[0]['size'] * factor / finite[0]['ratio']:.2g}" if finite and kind not in (
-                "swap_pairs", "flip_labels", "max_length", "pad_left") else "-"
+            # the change itself: s for additive kinds, s - 1 for adam_eps (a factor)
+            change = (finite[0]["size"] - (1.0 if kind == "adam_eps" else 0.0)) if finite else 0.0
+            estimate = f"~{change * factor / finite[0]['ratio']:.2g}" if finite and kind not in DISCRETE else "-"
             print(f"| {kind} | {area} | {meaning} | {runner} | {cells} | {smallest} | {estimate} |")
     missed = [r for r in rows if r["kind"] not in ("clean", "threads") and r["ratio"] > factor and not r["detected"]]
     print(f"\nrequirement (every run moving the curve > {factor:g}x the envelope is detected): "
