@@ -216,7 +216,7 @@ def pytest_finetune_run_started(config, run_config):
     STARTED.append((config, run_config.runner, run_config.epochs))
 
 def pytest_configure(config):  # no training: what is under test is when the hook fires
-    run_fixtures.execute_run = lambda run_config, cache_dir=None: ("trained", run_config.key())
+    run_fixtures.execute_run = lambda run_config, cache_dir=None, **_: ("trained", run_config.key())
 
 def pytest_unconfigure(config):
     run_fixtures.execute_run = REAL  # in-process: the outer session shares the module
