@@ -150,3 +150,16 @@ def test_progress_names_the_step_and_keeps_the_output_in_the_log(tmp_path):
     assert any("[new] guard suite: 1s  collecting" in line for line in lines[1:-1])
     assert "] [new] guard suite: done in " in lines[-1]
     assert "3 passed" in log.read_text() and "3 passed" not in stream.getvalue()
+
+
+def test_source_digest_changes_when_the_guard_code_does(tmp_path, monkeypatch):
+    (tmp_path / "pytest_finetune" / "guard").mkdir(parents=True)
+    check = tmp_path / "pytest_finetune" / "guard" / "test_parity.py"
+    check.write_text("def test_x(): pass\n")
+    monkeypatch.setattr(envs, "_source_tree", lambda: tmp_path)
+    before = envs.source_digest()
+    assert before == envs.source_digest()
+    check.write_text("def test_x(): assert False\n")
+    assert envs.source_digest() != before
+    monkeypatch.setattr(envs, "_source_tree", lambda: None)  # installed from a wheel: nothing to watch
+    assert envs.source_digest() is None

@@ -19,7 +19,7 @@ from pytest_finetune.config.options import (OPTIONS_BY_DEST, SESSION_OPTIONS, ou
                                             output_folder_problem, resolve)
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.runs.config import PROFILES
-from pytest_finetune.upgrade.envs import EnvBuilder
+from pytest_finetune.upgrade.envs import EnvBuilder, UpgradeFailed, source_digest
 from pytest_finetune.upgrade.progress import Progress
 from pytest_finetune.upgrade.specs import DEFAULT_PACKAGES, build_sides
 from pytest_finetune.upgrade.suite import run_suite
@@ -102,7 +102,12 @@ def upgrade(args: argparse.Namespace, out: TextIO | None = None) -> int:
     for side in sides:
         progress.say(f"{side.label}: {' '.join(side.requirements)}")
     envs = [builder.ensure(side, rebuild=args.rebuild) for side in sides]
+    source = source_digest()
     reports = [run_suite(env, args.profile, Path(args.output), progress, options) for env in envs]
+    if source != source_digest():
+        raise UpgradeFailed("pytest-finetune's source tree changed while the suites ran, so the two "
+                            "sides ran different guard code; run the command again on a tree that "
+                            f"stays put (reports kept in {args.output})")
     verdict = build_verdict(reports[0], reports[1], known_issues=KNOWN_ISSUES,
                             example_text=mrpc_example_text(str(resolve(OPTIONS_BY_DEST["data"], args.data, None))),
                             requirements={side.label: list(side.requirements) for side in sides})

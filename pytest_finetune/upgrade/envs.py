@@ -163,6 +163,21 @@ def own_source() -> OwnSource:
     return OwnSource([f"pytest-finetune=={dist.version}"], f"release:{dist.version}", dependencies, dist.version)
 
 
+def source_digest() -> str | None:
+    """A hash of the running pytest-finetune's source files when the environments install it
+    editable (None otherwise): both sides must run the same code, and a checkout that
+    changes between the two suites (a pull, a branch switch) would compare two versions of
+    the guard suite instead of two versions of the libraries."""
+    tree = _source_tree()
+    if tree is None:
+        return None
+    digest = hashlib.sha256()
+    for path in sorted((tree / "pytest_finetune").rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".json", ".ini"):
+            digest.update(str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def env_requirements(side: Side, own: OwnSource) -> list[str]:
     """The side's pins, plus pytest-finetune's other dependencies. A pinned package's own
     requirement is dropped: the pin is what the user wants to test, even outside the range
