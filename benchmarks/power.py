@@ -71,7 +71,8 @@ KINDS: dict[str, tuple[str, str, tuple[float, ...], Callable[[RunConfig, float],
 }
 
 
-DISCRETE = ("swap_pairs", "flip_labels", "max_length", "pad_left")  # no linear size to extrapolate
+# no size to extrapolate linearly: counts, on/off, one warmup step, dropout masks
+DISCRETE = ("swap_pairs", "flip_labels", "max_length", "pad_left", "warmup", "dropout")
 
 
 def _curve_ratio(result, record: dict[str, Any]) -> float:
@@ -132,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.summarize:
         rows = [json.loads(line) for path in args.summarize for line in Path(path).read_text().splitlines() if line]
+        seen: set = set()  # a case run twice (overlapping --kinds) counts once
+        rows = [r for r in rows if (r["runner"], r["case"], r.get("transformers")) not in seen
+                and not seen.add((r["runner"], r["case"], r.get("transformers")))]
         _summary(rows, [k for k in KINDS if any(r["kind"] == k for r in rows)])
         return 0
 
@@ -199,7 +203,7 @@ def _summary(rows: list[dict], kinds: list[str]) -> None:
                 continue
             cells = ", ".join(f"{r['size']:g}: {'yes' if r['detected'] else 'no'} ({r['ratio']:.3g}x)" for r in mine)
             hit = [r for r in mine if r["detected"]]
-            smallest = f"{hit[0]['size']:g}" if hit else "none tried"
+            smallest = f"{hit[0]['size']:g}" if hit else "not at these sizes"
             finite = [r for r in mine if r["ratio"] not in (0.0, float("inf")) and r["detected"]]
             # the change itself: s for additive kinds, s - 1 for adam_eps (a factor)
             change = (finite[0]["size"] - (1.0 if kind == "adam_eps" else 0.0)) if finite else 0.0
