@@ -17,7 +17,8 @@ with ``pytester.runpytest()`` needs the same line in their conftest.
 The ``slow`` marker is this repo's policy, not the plugin's: tests that start an inner
 pytest session (``pytester``) or another process (``subprocess``: the CLI, xdist workers)
 cost seconds each and stay out of the fast tier that runs on every pull request
-(``-m "not full and not gpu and not slow"``, under 60 s on 2 cores). The full run
+(``-m "not full and not gpu and not slow"``, target < 60 s on 2 cores, timed by
+``benchmarks/fast_tier.py``). The full run
 (``python -m pytest``) includes them. A test that starts one without the marker fails
 collection with one line naming it, so the fast tier cannot slow down unnoticed.
 """
