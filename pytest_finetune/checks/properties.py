@@ -303,7 +303,8 @@ def check_model_padding_invariance(model: Any, tokenizer: PreTrainedTokenizerBas
     A model that ignores the mask, a collator that pads the mask with 1s, or left padding
     with a model that has absolute position embeddings (BERT) all fail it. The model runs in
     eval mode (dropout off), restored afterwards. ``max_length`` defaults to the longest
-    pair plus 8. Returns the largest difference seen, so a test can report the margin.
+    pair plus 8, but never past the tokenizer's limit (the model cannot embed more positions).
+    Returns the largest difference seen, so a test can report the margin.
 
     ``atol``: on CPU in fp32 the all-MiniLM-L6-v2 classifier differs by about 3e-8 between the
     three ways (different matmul shapes accumulate in a different order); 1e-5 leaves a wide
@@ -311,7 +312,8 @@ def check_model_padding_invariance(model: Any, tokenizer: PreTrainedTokenizerBas
     """
     encoded = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation=True)
     features = [{key: list(encoded[key][i]) for key in encoded} for i in range(len(pairs))]
-    target = max_length or max(len(feature["input_ids"]) for feature in features) + 8
+    longest = max(len(feature["input_ids"]) for feature in features)
+    target = max_length or max(longest, min(longest + 8, tokenizer.model_max_length))
     dynamic = make_collator(tokenizer)
     fixed = make_collator(tokenizer, padding="max_length", max_length=target)
     parameter = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None

@@ -64,12 +64,15 @@ class _ReportProgress(TrainerCallback):
     """Trainer's logged steps and evaluations, handed to ``RunProgress``. ``on_log`` and
     ``on_evaluate`` have this form from transformers 4.46 to 5.x."""
 
-    def __init__(self, progress: RunProgress) -> None:
+    def __init__(self, progress: RunProgress, step_losses: _StepLosses) -> None:
         self.progress = progress
+        self.step_losses = step_losses
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:  # a training step's entry (the summary's is "train_loss")
-            self.progress.step(float(logs["loss"]))
+            # The step's full-precision loss (on_step_end ran before this log): 4.x rounds
+            # the logged one to 4 decimals.
+            self.progress.step(self.step_losses.losses[-1] if self.step_losses.losses else float(logs["loss"]))
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if metrics:
@@ -122,7 +125,7 @@ def train_trainer(prepared: Prepared, progress: RunProgress | None = None) -> Ru
             data_collator=prepared.collator,
             processing_class=prepared.tokenizer,
             compute_metrics=compute_metrics,
-            callbacks=[_ReportProgress(progress), step_losses],
+            callbacks=[step_losses, _ReportProgress(progress, step_losses)],
         )
         trainer.remove_callback(PrinterCallback)  # the dict per step; log_history keeps the numbers
         trainer.harness_config, trainer.step_losses = config, step_losses
