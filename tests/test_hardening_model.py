@@ -146,6 +146,32 @@ def test_tokenizer_without_a_length_limit_stops_at_the_position_embeddings(tmp_p
         assert load_model(str(folder)).eval()(**encoded).logits.shape == (1, 2)
 
 
+def test_tokenizer_declaring_more_than_the_position_embeddings_is_bounded_with_a_warning(tmp_path):
+    """A declared model_max_length beyond max_position_embeddings is the same crash waiting
+    for a long pair: bounded, and the warning names both numbers and the expectation."""
+    folder = wordpiece_folder(tmp_path / "model", max_position_embeddings=16)
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer",
+                                                              "model_max_length": 512}))
+    with pytest.warns(modeling.TokenizerLengthWarning,
+                      match=r"declares model_max_length 512 \(tokenizer_config\.json\) but the model has 16 "
+                            r"positions \(config\.json max_position_embeddings\).*cut to 14 tokens; "
+                            r"expected model_max_length <= 16"):
+        tokenizer = load_tokenizer(str(folder))
+    assert tokenizer.model_max_length == 14
+    encoded = tokenizer(["the cat sat on the mat . " * 4], ["a dog sat on the mat . " * 4], truncation=True,
+                        return_tensors="pt")
+    with torch.no_grad():
+        assert load_model(str(folder)).eval()(**encoded).logits.shape == (1, 2)
+
+
+def test_a_declared_limit_within_the_positions_is_left_alone(tmp_path, recwarn):
+    folder = wordpiece_folder(tmp_path / "model", max_position_embeddings=16)
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer",
+                                                              "model_max_length": 16}))
+    assert load_tokenizer(str(folder)).model_max_length == 16
+    assert not [w for w in recwarn if issubclass(w.category, modeling.TokenizerLengthWarning)]
+
+
 def test_tokenized_cache_key_follows_the_length_limit(tmp_path):
     from pytest_finetune.mrpc.preprocessing import tokenizer_digest
 

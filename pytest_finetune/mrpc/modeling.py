@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -178,16 +179,32 @@ def _check_vocabulary(path: str, tokenizer: PreTrainedTokenizerBase, config: Any
                          "partial tokenizer files?")
 
 
-def _bound_to_positions(tokenizer: PreTrainedTokenizerBase, config: Any) -> None:
-    """A tokenizer that declares no length limit truncates to what the model can embed.
+class TokenizerLengthWarning(UserWarning):
+    """The tokenizer's declared length limit is more than the model can embed."""
+
+
+def _bound_to_positions(tokenizer: PreTrainedTokenizerBase, config: Any, path: Any) -> None:
+    """A tokenizer truncates to what the model can embed.
 
     Without ``model_max_length`` in tokenizer_config.json, ``truncation=True`` cuts nothing,
     and a pair longer than ``max_position_embeddings`` fails mid-training with an index
     error deep in the embeddings. Two positions are kept back for the models (RoBERTa and
-    kin) whose position ids start after the padding index. A declared limit is left as is.
+    kin) whose position ids start after the padding index. A declared limit within the
+    positions is left as is; one beyond them is the same crash waiting for a long pair, so
+    it is bounded too, with a warning naming both files (the folder contradicts itself, and
+    refusing it would refuse runs whose pairs all fit).
     """
     positions = getattr(config, "max_position_embeddings", None)
-    if tokenizer.model_max_length >= UNDECLARED_LENGTH and isinstance(positions, int) and positions > 2:
+    if not (isinstance(positions, int) and positions > 2):
+        return
+    declared = tokenizer.model_max_length
+    if declared < UNDECLARED_LENGTH and declared > positions:
+        warnings.warn(TokenizerLengthWarning(
+            f"pytest-finetune: tokenizer of {path} declares model_max_length {declared} "
+            f"(tokenizer_config.json) but the model has {positions} positions (config.json "
+            f"max_position_embeddings): a longer pair would index past them mid-run, so pairs are cut "
+            f"to {positions - 2} tokens; expected model_max_length <= {positions}"), stacklevel=3)
+    if declared > positions:
         tokenizer.model_max_length = positions - 2
 
 
@@ -205,7 +222,7 @@ def load_tokenizer(name: str | Path | None, trust_remote_code: bool = False) -> 
     except Exception as exc:
         raise _cannot_load("tokenizer", path, exc, trust_remote_code) from None
     _check_vocabulary(path, tokenizer, config)
-    _bound_to_positions(tokenizer, config)
+    _bound_to_positions(tokenizer, config, path)
     if tokenizer.pad_token is None:
         raise ModelError(f"tokenizer of {path} has no pad token, so batches cannot be padded; "
                          "set one (e.g. tokenizer.pad_token = tokenizer.eos_token) or use a model "
