@@ -62,12 +62,20 @@ def obtained_path(path: Path) -> Path:
     return path.with_name(path.name[: -len(".json")] + ".obtained.json")
 
 
-def downsample(losses: Sequence[float], points: int = LOSS_POINTS) -> tuple[list[int], list[float]]:
-    """Bucket means (not samples): each point averages its steps, so noise shrinks."""
-    n = len(losses)
+def downsample(losses: Sequence[float], points: int = LOSS_POINTS,
+               total: int | None = None) -> tuple[list[int], list[float]]:
+    """Bucket means (not samples): each point averages its steps, so noise shrinks.
+
+    ``total``: the run's planned step count when ``losses`` is only its beginning (a run cut
+    short on purpose, as ``benchmarks/power.py`` does with full runs): the buckets are those
+    of the whole run, and only the ones ``losses`` completes are returned, so the points
+    equal the whole run's first points exactly.
+    """
+    n = len(losses) if total is None else total
     points = min(points, n)
     edges = [round(i * n / points) for i in range(points + 1)]
-    steps = [edges[i + 1] for i in range(points)]  # last step of each bucket, 1-based
+    edges = [e for e in edges if e <= len(losses)]
+    steps = edges[1:]  # last step of each bucket, 1-based
     means = [sum(losses[a:b]) / (b - a) for a, b in zip(edges, edges[1:])]
     return steps, means
 
