@@ -226,9 +226,21 @@ def _paired_curve(result: RunResult, record: dict[str, Any], noise: dict[str, An
     step, delta = steps[first], now[first] - record["losses"][first]
     big = max(range(len(ratios)), key=lambda i: abs(now[i] - record["losses"][i]))
     point = "step" if steps == list(range(1, len(steps) + 1)) else "bucket ending at step"
-    if first == 0:
-        where = ("step 1 already moved: its loss comes before any update, so the data, tokenization or "
-                 "collation, the initial weights, the forward numerics or the loss itself changed")
+    before_updates = ("the data, tokenization or collation, the initial weights, the forward numerics or "
+                      "the loss itself changed")
+    if point != "step":  # bucket means: the first point already averages updated steps
+        where = ("the buckets before it are within noise (a curve of bucket means cannot tell a change "
+                 "before the first update from one in the updates; the tiny profile's per-step curve can)"
+                 if first else
+                 f"the first bucket (steps 1-{steps[0]}) already moved: {before_updates}, or the first "
+                 "updates did")
+    elif first == 0:
+        where = f"step 1 already moved: its loss comes before any update, so {before_updates}"
+    elif ratios[0] > 1.0:
+        # Under the limit but beyond what the noise probes ever moved it: a change in the
+        # updates alone leaves step 1 exactly where it was, so this is not one.
+        where = (f"step 1 moved too, by {ratios[0]:.1f}x the envelope (beyond the measured noise, under the "
+                 f"{factor:g}x limit): its loss comes before any update, so {before_updates}, slightly")
     else:
         where = (f"steps before {step} are within noise (step 1 included), so the change acts through "
                  "the updates (optimizer, schedule, gradients, clipping) or data seen only later")
