@@ -1,13 +1,13 @@
 """The paired same-seed check and the bands, on synthetic results (no training).
 
-Item 7 of issue 12, shown on the repository's stored full baselines: a run that equals its
-seed's stored numbers passes, and a 2-point accuracy drop fails, although the seed-spread
-band (mean - 3 std, down to 0.701 for the loop) would let it through.
+Item 7 of issue 12, shown on the repository's stored full baselines (format 2, with the full
+profile's own measured envelope): a run that equals its seed's stored record passes, a
+2-point accuracy drop fails, although the seed-spread band (mean - 3 std) would let it
+through, and a curve point beyond 10x the envelope fails naming its step.
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -122,47 +122,91 @@ def test_tiny_band_is_not_narrower_than_two_eval_predictions(tmp_path):
     assert not compare(three_flips, record, "s").passed
 
 
-def _full_result(runner: str, record: dict, accuracy: float, seed: int = 42) -> RunResult:
-    """A synthetic full run whose curve is the stored mean curve and whose metrics are given."""
-    curve = record["loss_curve"]
+def _full_result(runner: str, record: dict, seed: int = 42, accuracy_change: float = 0.0,
+                 curve_change: tuple[int, float] | None = None) -> RunResult:
+    """A synthetic full run that reproduces ``seed``'s stored record (curve, eval, logits,
+    metrics), with its accuracy moved by ``accuracy_change`` and one curve point moved by
+    ``curve_change = (point, multiple of the envelope there)``."""
+    stored = record["seed_runs"][str(seed)]
+    points = list(stored["losses"])
+    if curve_change:
+        point, times = curve_change
+        points[point] += times * record["noise"]["loss_curve"][point]
     losses, start = [], 0
-    for step, mean in zip(curve["steps"], curve["mean"]):
-        losses += [mean] * (step - start)
+    for step, value in zip(stored["loss_steps"], points):
+        losses += [value] * (step - start)
         start = step
-    assert len(losses) == 460 and downsample(losses)[0] == curve["steps"]
-    f1 = record["metrics"]["f1"]["values"][record["seeds"].index(seed)]
-    return _result(profile="full", runner=runner, seed=seed, losses=losses, accuracy=accuracy, f1=f1,
-                   eval_losses=[0.5, 0.47], n_eval=408)
+    assert len(losses) == 460 and downsample(losses, 100)[0] == stored["loss_steps"]
+    return _result(profile="full", runner=runner, seed=seed, losses=losses,
+                   accuracy=stored["accuracy"] + accuracy_change, f1=stored["f1"],
+                   eval_losses=[e["eval_loss"] for e in stored["eval_history"]], n_eval=408,
+                   logits=stored["eval_logits"], hardware=dict(record["hardware"]))
+
+
+def _stored_full(runner: str) -> tuple[dict, str]:
+    record = read_baseline(BASELINES / f"mrpc-all-MiniLM-L6-v2-{runner}-full-cpu-fp32-group_by_length.json")
+    assert record["format_version"] == 2 and record["seeds"] == [42, 43, 44] and record["noise"]
+    return record, scenario_name(record["scenario"])
 
 
 @pytest.mark.parametrize("runner", ["trainer", "loop"])
 def test_full_profile_unchanged_passes_and_a_two_point_drop_fails(runner):
-    """Against the repository's stored full baselines (format 1: per-seed accuracy values
-    for seeds 42-44, no per-seed curves): the paired check of seed 42's accuracy allows 2
-    eval predictions (0.0049 of 408), so a 2-point drop fails while the band alone
-    (mean - 3 std) would pass it."""
-    path = BASELINES / f"mrpc-all-MiniLM-L6-v2-{runner}-full-cpu-fp32-group_by_length.json"
-    record = read_baseline(path)
-    assert record["seeds"] == [42, 43, 44]
-    stored = record["metrics"]["accuracy"]["values"][0]
-    scenario = scenario_name(record["scenario"])
-
-    unchanged = compare(_full_result(runner, record, stored), record, scenario)
+    """Against the repository's stored full baselines (format 2): a run equal to seed 42's
+    record passes its paired check; a 2-point accuracy drop fails, although the seed-spread
+    band (mean - 3 std) would let it through."""
+    record, scenario = _stored_full(runner)
+    unchanged = compare(_full_result(runner, record), record, scenario)
     assert unchanged.passed, unchanged.failures
+    assert unchanged.paired == "seed 42's own record"
+    assert any(row.metric.startswith("loss curve (paired") for row in unchanged.rows)
 
     band_low = record["metrics"]["accuracy"]["mean"] - 3 * record["metrics"]["accuracy"]["std"]
-    dropped = _full_result(runner, record, stored - 0.02)
+    dropped = _full_result(runner, record, accuracy_change=-0.02)
     assert dropped.accuracy > band_low  # the band alone would not see it
     comparison = compare(dropped, record, scenario)
     assert not comparison.passed
     assert any(f.startswith(f"accuracy ({runner} runner, seed 42)") and "-0.0200" in f
                for f in comparison.failures), comparison.failures
-    assert any("format 1" in note for note in comparison.notes)
+
+
+@pytest.mark.parametrize("runner", ["trainer", "loop"])
+def test_full_profile_curve_point_beyond_ten_envelopes_fails_and_says_where(runner):
+    """The stored full envelope is used point by point: 9x it at bucket 50 passes, 11x fails,
+    and the failure names the bucket's last step and the runner."""
+    record, scenario = _stored_full(runner)
+    assert compare(_full_result(runner, record, curve_change=(50, 9.0)), record, scenario).passed
+    moved = compare(_full_result(runner, record, curve_change=(50, 11.0)), record, scenario)
+    step = record["seed_runs"]["42"]["loss_steps"][50]
+    assert any(f.startswith(f"loss curve ({runner} runner, seed 42): left the noise envelope first at "
+                            f"bucket ending at step {step} of 460") for f in moved.failures), moved.failures
 
 
 def test_format_1_files_still_read(tmp_path):
+    """A format-1 file (no per-seed records, no envelope) still reads and gets the paired
+    accuracy/F1 check with a note to re-record."""
     data = json.loads((BASELINES / "mrpc-all-MiniLM-L6-v2-loop-full-cpu-fp32-group_by_length.json").read_text())
+    for key in ("seed_runs", "noise"):
+        data.pop(key, None)
     data["format_version"] = 1
     path = tmp_path / "old.json"
     path.write_text(json.dumps(data))
-    assert read_baseline(path)["format_version"] == 1
+    record = read_baseline(path)
+    assert record["format_version"] == 1
+    seed = data["seeds"][0]
+    stored = record["metrics"]["accuracy"]["values"][0]
+    run = _result(profile="full", seed=seed, accuracy=stored - 0.02, f1=record["metrics"]["f1"]["values"][0],
+                  n_eval=408, losses=[0.5] * 460, eval_losses=[0.5, 0.45], hardware=dict(data["hardware"]))
+    comparison = compare(run, record, "s")
+    assert any("format 1" in note for note in comparison.notes)
+    assert any(f.startswith(f"accuracy (loop runner, seed {seed})") for f in comparison.failures)
+
+
+@pytest.mark.parametrize("total, cut", [(460, 14), (460, 46), (460, 459), (20, 7), (20, 20)])
+def test_downsample_of_a_cut_run_gives_the_whole_runs_first_points(total, cut):
+    """``benchmarks/power.py`` judges full runs stopped after their first steps: the points
+    of the cut curve must be exactly (bit for bit) the whole run's first points."""
+    losses = [0.7 / (1 + 0.013 * i) + 1e-3 * ((i * 7919) % 13) for i in range(total)]
+    steps, points = downsample(losses, 100)
+    cut_steps, cut_points = downsample(losses[:cut], 100, total=total)
+    assert cut_steps == steps[:len(cut_steps)] and cut_points == points[:len(cut_points)]
+    assert cut_steps and cut_steps[-1] <= cut < (steps[len(cut_steps)] if len(cut_steps) < len(steps) else cut + 1)
