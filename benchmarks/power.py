@@ -78,8 +78,8 @@ KINDS: dict[str, tuple[str, str, tuple[float, ...], Callable[[RunConfig, float],
     "max_length": ("tokenization", "max_length 32 -> 32 - s", (1.0,),
                    lambda c, s: c.replace(max_length=c.max_length - int(s))),
     "pad_left": ("collation", "pad on the left", (1.0,), _hook("pad_left")),
-    "init_noise": ("model numerics", "init weights + s std N(0,1)", (1e-8, 1e-6), _hook("init_noise")),
-    "layer_norm_eps": ("model numerics", "layer_norm_eps 1e-12 -> s", (1e-10, 1e-7), _override("layer_norm_eps")),
+    "init_noise": ("model numerics", "init weights + s std N(0,1)", (1e-8, 1e-6, 1e-4), _hook("init_noise")),
+    "layer_norm_eps": ("model numerics", "layer_norm_eps 1e-12 -> s", (1e-10, 1e-7, 1e-5), _override("layer_norm_eps")),
     "dropout": ("model numerics", "dropout 0.1 -> 0.1 + s", (1e-4, 1e-2), lambda c, s: c.replace(dropout=0.1 + s)),
 }
 
@@ -89,6 +89,8 @@ LONGEST_TRAIN_PAIR = 103  # tokens of MRPC's longest train pair with the bert-ba
 FULL_KINDS = {
     **KINDS,
     "warmup": ("schedule", "warmup ratio 0 -> s (460 steps)", (0.05,), lambda c, s: c.replace(warmup_ratio=s)),
+    # decay acts by lr * wd per step on every weight: 14 steps of 1e-3 stay near the noise
+    "weight_decay": ("optimizer", "weight decay 0 -> s", (1e-5, 1e-3, 1e-2), lambda c, s: c.replace(weight_decay=s)),
     "max_length": ("tokenization", f"max_length 512 -> {LONGEST_TRAIN_PAIR} - s (cuts the longest pair)", (1.0,),
                    lambda c, s: c.replace(max_length=LONGEST_TRAIN_PAIR - int(s))),
 }
