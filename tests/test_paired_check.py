@@ -181,6 +181,21 @@ def test_full_profile_curve_point_beyond_ten_envelopes_fails_and_says_where(runn
                             f"bucket ending at step {step} of 460") for f in moved.failures), moved.failures
 
 
+@pytest.mark.parametrize("runner", ["trainer", "loop"])
+def test_full_profile_change_starting_with_epoch_2_says_so(runner):
+    """Measured: transformers 4.57.6's Trainer draws its length-grouped eval sampler's shuffle
+    from the global RNG, 5.x gives it its own generator, so epoch 2 is ordered differently
+    and the curve first leaves at the bucket holding step 231. The failure names the epoch."""
+    record, scenario = _stored_full(runner)
+    steps = record["seed_runs"]["42"]["loss_steps"]
+    bucket = next(i for i, step in enumerate(steps) if step >= 231)
+    moved = compare(_full_result(runner, record, curve_change=(bucket, 1e4)), record, scenario)
+    assert any(f"bucket ending at step {steps[bucket]} of 460" in f and "first step of epoch 2" in f
+               and "points at the data order of epoch 2" in f for f in moved.failures), moved.failures
+    elsewhere = compare(_full_result(runner, record, curve_change=(bucket + 3, 1e4)), record, scenario)
+    assert not any("epoch 2" in f for f in elsewhere.failures if f.startswith("loss curve")), elsewhere.failures
+
+
 def test_format_1_files_still_read(tmp_path):
     """A format-1 file (no per-seed records, no envelope) still reads and gets the paired
     accuracy/F1 check with a note to re-record."""

@@ -244,11 +244,28 @@ def _paired_curve(result: RunResult, record: dict[str, Any], noise: dict[str, An
     else:
         where = (f"steps before {step} are within noise (step 1 included), so the change acts through "
                  "the updates (optimizer, schedule, gradients, clipping) or data seen only later")
+    epoch = _epoch_starting_in(first, steps, len(result.losses), result.config.epochs)
+    if epoch and first:
+        where += (f"; it holds the first step of epoch {epoch} and nothing before it left the envelope, which "
+                  f"points at the data order of epoch {epoch} (how the sampler is seeded, or random numbers "
+                  "drawn between epochs, e.g. by the evaluation) or at what runs at the epoch boundary")
     out.failures.append(
         f"loss curve ({runner} runner, seed {seed}): left the noise envelope first at {point} {step} of "
         f"{len(result.losses)}: {now[first]:.6f} now, {record['losses'][first]:.6f} recorded ({delta:+.2e} = "
         f"{ratios[first]:.0f}x the envelope {envelope[first]:.1e}; allowed {factor:g}x); {where}. Largest move: "
         f"{point} {steps[big]}, {now[big] - record['losses'][big]:+.4f}")
+
+
+def _epoch_starting_in(index: int, steps: Sequence[int], total: int, epochs: int) -> int | None:
+    """The epoch (2, 3, ...) whose first step falls in curve point ``index``, if one does."""
+    if epochs < 2 or total % epochs:
+        return None
+    per_epoch = total // epochs
+    low, high = (steps[index - 1] if index else 0) + 1, steps[index]
+    for epoch in range(2, epochs + 1):
+        if low <= (epoch - 1) * per_epoch + 1 <= high:
+            return epoch
+    return None
 
 
 def _paired_eval(result: RunResult, record: dict[str, Any], noise: dict[str, Any], factor: float,
