@@ -242,8 +242,14 @@ def main(argv: list[str] | None = None) -> int:
         seen: set = set()  # a case run twice (overlapping --kinds) counts once
         rows = [r for r in rows if (r["runner"], r["case"], r.get("transformers"), r.get("threads")) not in seen
                 and not seen.add((r["runner"], r["case"], r.get("transformers"), r.get("threads")))]
+        profiles = {r.get("profile", "tiny") for r in rows}  # the rows say what they ran, not --profile
+        if len(profiles) > 1:
+            print(f"--summarize: the files mix profiles ({', '.join(sorted(profiles))}); summarize one at a time",
+                  file=sys.stderr)
+            return 2
+        kinds = kinds_of(profiles.pop() if profiles else args.profile)
         if any(r.get("profile") == "full" for r in rows):
-            baselines = _load(args.profile, sorted({r["runner"] for r in rows}), args)
+            baselines = _load("full", sorted({r["runner"] for r in rows}), args)
             for row in rows:
                 _judge_prefix(row, baselines.get(row["runner"]))
             pending = [r for r in rows if r["detected"] is None]
