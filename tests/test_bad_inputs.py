@@ -10,6 +10,7 @@ from pytest_finetune.errors import (BaselineError, ConfigError, DataError, Finet
                                     ModelError)
 from pytest_finetune.mrpc.modeling import load_model, load_tokenizer, pick_device, resolve_model
 from pytest_finetune.config.options import OPTIONS_BY_DEST, resolve
+from pytest_finetune.runs.runners import Registry
 from pytest_finetune.runs import RunConfig, profile_config
 
 HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
@@ -125,7 +126,9 @@ CASES = [
     ("hub id offline", lambda t: resolve_model("some-org/not-cached-model"), ModelError,
      r"'some-org/not-cached-model': the Hugging Face Hub is unreachable .* pass --finetune-model"),
     # options
-    ("unknown runner", lambda t: RunConfig(runner="jax"), ConfigError, r"runner: 'jax' is not one of trainer, loop"),
+    ("unknown runner", lambda t: Registry().runner("jax"), ConfigError, r"runner: 'jax' is not one of trainer, loop"),
+    ("runner name not fit for a file name", lambda t: RunConfig(runner="my runner"), ConfigError,
+     r"runner: expected a registered runner's name \(letters, digits"),
     ("unknown profile", lambda t: profile_config("huge"), ConfigError, r"profile: 'huge' is not one of tiny, full, gpu"),
     ("unknown device", lambda t: setting("device", "tpu"), ConfigError,
      r"--finetune-device / PYTEST_FINETUNE_DEVICE .*'tpu' is not one of auto, cpu, cuda"),

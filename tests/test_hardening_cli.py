@@ -354,6 +354,9 @@ def report_file(path: Path, results) -> Path:
 
 def result_dict(**changes) -> dict:
     data = run_result().to_dict()
+    for metric in ("accuracy", "f1"):  # the final metrics live in the "metrics" mapping
+        if metric in changes:
+            data["metrics"][metric] = changes.pop(metric)
     data.update(changes)
     return data
 
@@ -364,18 +367,32 @@ def _without(key):
     return {"s": data}
 
 
+def _legacy(**changes):
+    """A result as written before tasks had their own metrics: ``accuracy`` and ``f1`` keys."""
+    data = result_dict()
+    data.update(data.pop("metrics"), **changes)
+    return data
+
+
 DIFF_CASES = [
-    ("missing accuracy", lambda: _without("accuracy"), r"new\.json: results\.s: missing key 'accuracy'"),
+    ("missing metrics", lambda: _without("metrics"), r"new\.json: results\.s: missing key 'metrics' \(or, in "
+                                                      r"results written before tasks had their own metrics, 'accuracy'\)"),
+    ("legacy result missing f1", lambda: {"s": {k: v for k, v in _legacy().items() if k != "f1"}},
+     r"results\.s: missing key 'metrics' \(or, .* 'f1'\)"),
+    ("legacy string metric", lambda: {"s": _legacy(f1="0.8")}, r"results\.s\.f1: expected a number in \[0, 1\], found '0\.8'"),
     ("missing losses", lambda: _without("losses"), r"new\.json: results\.s\.losses: expected a non-empty list"),
     ("list results", lambda: [result_dict()], r"new\.json: results: expected an object of scenario -> result, found list"),
     ("empty losses", lambda: {"s": result_dict(losses=[])}, r"results\.s\.losses: expected a non-empty list of numbers"),
-    ("string metric", lambda: {"s": result_dict(f1="0.8")}, r"results\.s\.f1: expected a number in \[0, 1\], found '0\.8'"),
-    ("metric above 1", lambda: {"s": result_dict(accuracy=80)}, r"results\.s\.accuracy: expected a number in \[0, 1\], found 80"),
+    ("string metric", lambda: {"s": result_dict(metrics={"accuracy": 0.8, "f1": "0.8"})},
+     r"results\.s\.metrics\.f1: expected a number in \[0, 1\], found '0\.8'"),
+    ("metric above 1", lambda: {"s": result_dict(metrics={"accuracy": 80, "f1": 0.8})},
+     r"results\.s\.metrics\.accuracy: expected a number in \[0, 1\], found 80"),
+    ("metrics a list", lambda: {"s": result_dict(metrics=[0.8])}, r"results\.s\.metrics: expected a non-empty object"),
     ("string losses", lambda: {"s": result_dict(losses=["a"])}, r"results\.s\.losses: expected a non-empty list"),
     ("result not an object", lambda: {"s": [1]}, r"results\.s: expected an object \(a run's result\), found list"),
     ("config not an object", lambda: {"s": result_dict(config=None)}, r"results\.s\.config: expected an object"),
-    ("bad runner in config", lambda: {"s": result_dict(config={"runner": "jax"})},
-     r"results\.s\.config: runner: 'jax' is not one of trainer, loop"),
+    ("bad runner in config", lambda: {"s": result_dict(config={"runner": "no runner"})},
+     r"results\.s\.config: runner: expected a registered runner's name"),
     ("versions a list", lambda: {"s": result_dict(versions=[])}, r"results\.s\.versions: expected an object"),
 ]
 

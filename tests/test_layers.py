@@ -13,7 +13,8 @@ PACKAGE = Path(pytest_finetune.__file__).parent
 LAYERS = [
     {"errors", "_io"},
     {"config", "compat"},
-    {"mrpc"},
+    {"hf"},
+    {"mrpc", "tasks"},
     {"runs"},
     {"baselines"},
     {"checks"},

@@ -59,8 +59,8 @@ def test_quiet_libraries_restores_settings_even_after_an_error():
 
 @pytest.mark.parametrize("runner", ["trainer", "loop"])
 def test_runners_report_each_step_and_epoch_and_print_nothing(runner, tmp_path, capsys, one_thread):  # noqa: F811
-    from pytest_finetune.runs.execute import RUNNER_FUNCTIONS
     from pytest_finetune.runs.prepare import Prepared
+    from pytest_finetune.runs.runners import Registry
 
     folder = str(wordpiece_folder(tmp_path / "model"))
     tokenizer = load_tokenizer(folder)
@@ -69,7 +69,7 @@ def test_runners_report_each_step_and_epoch_and_print_nothing(runner, tmp_path, 
     prepared = Prepared(config, "cpu", tokenizer, load_model(folder), data, data, make_collator(tokenizer))
     events: list[ProgressEvent] = []
     capsys.readouterr()  # what building the model folder printed
-    out = RUNNER_FUNCTIONS[runner](prepared, RunProgress(config, prepared.optimizer_steps, events.append))
+    out = Registry().runner(runner).train(prepared, RunProgress(config, prepared.optimizer_steps, events.append))
     steps = [e for e in events if e.kind == STEP]
     assert [e.loss for e in steps] == pytest.approx(out.losses, rel=1e-6)
     assert len(steps) == prepared.optimizer_steps == 6

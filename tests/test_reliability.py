@@ -23,7 +23,7 @@ def test_two_runs_of_one_config_are_bit_identical(finetune_settings, runner):
 
 @pytest.mark.parametrize("runner", ["trainer", "loop"])
 def test_nan_loss_stops_the_run_with_step_lr_and_lengths(finetune_settings, monkeypatch, runner):
-    import pytest_finetune.runs.prepare as setup
+    import pytest_finetune.mrpc.modeling as setup
 
     real_load = setup.load_model
 
@@ -45,7 +45,7 @@ def test_nan_loss_stops_the_run_with_step_lr_and_lengths(finetune_settings, monk
 
 
 FAILING_RUN = """
-import pytest_finetune.runs.prepare as setup
+import pytest_finetune.mrpc.modeling as setup
 
 REAL = setup.load_model
 
@@ -69,7 +69,7 @@ def test_failed_run_is_not_cached_as_success_nor_retrained(pytester, monkeypatch
     monkeypatch.setenv("CI", "")
     pytester.makeconftest(FAILING_RUN)
     pytester.makepyfile("""
-        import pytest_finetune.runs.prepare as setup
+        import pytest_finetune.mrpc.modeling as setup
 
         def test_a(finetune_run):
             finetune_run(runner="loop", profile="tiny", model="tiny-random-bert")

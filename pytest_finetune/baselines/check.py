@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from pytest_finetune._io import file_lock
 from pytest_finetune.baselines.compare import Comparison, compare, measure_noise, noise_probes
-from pytest_finetune.baselines.scenario import scenario_name, scenario_of
+from pytest_finetune.baselines.scenario import identity_changes, scenario_name, scenario_of
 from pytest_finetune.baselines.store import (FORMAT_VERSION, baseline_path, build_baseline, find_baseline,
                                              is_packaged, obtained_path, read_baseline, read_fingerprints,
                                              stored_file, write_baseline)
@@ -111,6 +111,8 @@ def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
 
     def judge(record: dict[str, Any]) -> CheckOutcome:
         comparison = compare(result, record, name, k=k)
+        comparison.failures[:0] = identity_changes(record["scenario"], scenario)
+        comparison.notes += data_changes(record, result)
         if found["note"]:
             comparison.notes.append(found["note"])
         where = found["path"]
@@ -154,20 +156,30 @@ def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
     return outcome
 
 
-def fingerprint_path(folder: Path, model: str) -> Path:
-    """All drift fingerprints of one model share a file, updated key by key."""
-    return Path(folder) / f"mrpc-{model}-fingerprints.json"
+def data_changes(record: dict[str, Any], result: RunResult) -> list[str]:
+    """A note when the run read other data than the baseline's (its kind and content hash)."""
+    old, new = (record.get("config") or {}).get("data"), result.data_source
+    if old and new and old != new:
+        return [f"the data differs from the baseline's ({old} -> {new}): rows added, removed or edited "
+                "move the curve from step 1"]
+    return []
+
+
+def fingerprint_path(folder: Path, model: str, task: str = "mrpc") -> Path:
+    """All drift fingerprints of one task and model share a file, updated key by key."""
+    return Path(folder) / f"{task}-{model}-fingerprints.json"
 
 
 def check_fingerprint(folder: Path, model: str, name: str, current: Any, mode: str = COMPARE,
-                      explain: Callable[[Any, Any], str] | None = None, atol: float = 0.0) -> CheckOutcome:
+                      explain: Callable[[Any, Any], str] | None = None, atol: float = 0.0,
+                      task: str = "mrpc") -> CheckOutcome:
     """Compare ``current`` with the stored fingerprint ``name`` of ``model`` (or write it).
 
     The model's file is read from ``folder`` if it has one, else from the packaged
     defaults; a write goes to ``folder``, starting from the file that was read, so the
     user's copy keeps the fingerprints it did not update.
     """
-    path = fingerprint_path(folder, model)
+    path = fingerprint_path(folder, model, task)
     source = stored_file(folder, path.name)
 
     def load() -> dict[str, Any] | None:

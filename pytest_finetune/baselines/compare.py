@@ -25,8 +25,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from pytest_finetune.baselines.scenario import scenario_of
-from pytest_finetune.baselines.store import METRICS, SEED_POINTS, downsample, seed_metric, seed_record
+from pytest_finetune.baselines.scenario import scenario_of, without_identity
+from pytest_finetune.baselines.store import SEED_POINTS, downsample, metric_names, seed_metric, seed_record
 from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.runs.result import RunResult, version_changes
 
@@ -110,7 +110,7 @@ def measure_noise(clean: RunResult, probes: Sequence[RunResult]) -> dict[str, An
     ref = seed_record(clean)
     curve_dev = [0.0] * len(ref["losses"])
     eval_dev = [0.0] * len(ref["eval_history"])
-    logits_dev, metric_dev = 0.0, {m: 0.0 for m in METRICS}
+    logits_dev, metric_dev = 0.0, {m: 0.0 for m in clean.metrics}
     for probe in probes:
         rec = seed_record(probe)
         if rec["loss_steps"] != ref["loss_steps"] or len(rec["eval_history"]) != len(eval_dev):
@@ -121,7 +121,7 @@ def measure_noise(clean: RunResult, probes: Sequence[RunResult]) -> dict[str, An
                     for d, a, b in zip(eval_dev, rec["eval_history"], ref["eval_history"])]
         logits_dev = max([logits_dev] + [abs(x - y) for ra, rb in zip(rec["eval_logits"], ref["eval_logits"])
                                          for x, y in zip(ra, rb)])
-        for m in METRICS:
+        for m in metric_dev:
             metric_dev[m] = max(metric_dev[m], abs(rec[m] - ref[m]))
     biggest_logit = max((abs(x) for row in ref["eval_logits"] for x in row), default=1.0)
     return {
@@ -143,13 +143,19 @@ def measure_noise(clean: RunResult, probes: Sequence[RunResult]) -> dict[str, An
 def _unpaired_reason(result: RunResult, baseline: dict[str, Any]) -> str | None:
     if result.device != "cpu":
         return f"the run is on {result.device}; same-seed runs are bit-identical only on CPU"
-    if scenario_of(result.config, result.device) != baseline["scenario"]:
+    if without_identity(scenario_of(result.config, result.device)) != without_identity(baseline["scenario"]):
         return "the baseline is the closest match, not this scenario"
     recorded = (baseline.get("hardware") or {}).get("cpu_capability")
     now = (result.hardware or {}).get("cpu_capability")
     if recorded and now and recorded != now:
         return f"the baseline was recorded on a {recorded} CPU, this run used {now} kernels"
     return None
+
+
+def _flip_weight(metric: str) -> int:
+    """How many accuracy quanta one flipped prediction can move ``metric``: F1 (binary or
+    macro) moves about twice as far as accuracy."""
+    return 2 if metric.startswith("f1") else 1
 
 
 def _quantum(result: RunResult) -> float:
@@ -162,7 +168,7 @@ def _paired(result: RunResult, baseline: dict[str, Any], scenario: str, out: Com
     """Same-seed checks; True when they ran (then the curve band is not needed)."""
     seed = result.config.seed
     why_not = _unpaired_reason(result, baseline)
-    if why_not is None and all(seed_metric(baseline, seed, m) is None for m in METRICS):
+    if why_not is None and all(seed_metric(baseline, seed, m) is None for m in metric_names(baseline)):
         why_not = f"seed {seed} has no record (recorded: {', '.join(map(str, baseline.get('seeds', [])))})"
     if why_not:
         out.notes.append(f"paired same-seed check not run: {why_not}; seed-spread bands only")
@@ -182,13 +188,13 @@ def _paired(result: RunResult, baseline: dict[str, Any], scenario: str, out: Com
         out.notes.append(f"paired check of seed {seed} covers accuracy/F1 only: this baseline (format "
                          f"{baseline.get('format_version')}) has no {missing}; re-record it with "
                          "--finetune-update-baselines=all --finetune-seeds 3")
-    for metric in METRICS:
+    for metric in metric_names(baseline):
         stored = seed_metric(baseline, seed, metric)
-        if stored is None:
+        if stored is None or metric not in result.metrics:
             continue
-        now = float(getattr(result, metric))
+        now = float(result.metrics[metric])
         measured = float(noise[metric]) if noise is not None else 0.0
-        flips = METRIC_FLIPS * _quantum(result) * (2 if metric == "f1" else 1)
+        flips = METRIC_FLIPS * _quantum(result) * _flip_weight(metric)
         allowed = max(2 * measured, flips)
         delta = now - stored
         verdict = "FAIL" if delta < -allowed - 1e-12 else "gain" if delta > allowed + 1e-12 else "ok"
@@ -312,12 +318,18 @@ def compare(result: RunResult, baseline: dict[str, Any], scenario: str, k: float
     out = Comparison(scenario)
     curve_paired = _paired(result, baseline, scenario, out)
     granularity = METRIC_FLIPS * _quantum(result)
-    for metric in METRICS:
+    stored_names = metric_names(baseline)
+    for metric in [m for m in result.metrics if m not in stored_names] + \
+            [m for m in stored_names if m not in result.metrics]:
+        where = "the run has no" if metric in stored_names else "the baseline has no"
+        out.failures.append(f"{metric}: {where} {metric} (baseline: {', '.join(stored_names)}; run: "
+                            f"{', '.join(result.metrics)}): a record of another task's metrics")
+    for metric in [m for m in stored_names if m in result.metrics]:
         stats = baseline["metrics"][metric]
-        floor = max(tolerance["metric_floor"], granularity * (2 if metric == "f1" else 1))
+        floor = max(tolerance["metric_floor"], granularity * _flip_weight(metric))
         width = half_width(stats["std"], k, floor)
         low, high = stats["mean"] - width, stats["mean"] + width
-        now = float(getattr(result, metric))
+        now = float(result.metrics[metric])
         verdict = "FAIL" if now < low else "gain" if now > high else "ok"
         allowed = f">= {low:.4f}"
         out.rows.append(Row(scenario, metric, stats["mean"], now, allowed, verdict))

@@ -11,13 +11,7 @@ from typing import Any, Sequence
 
 import torch
 
-# Our own sentence pairs (not MRPC's, whose licence forbids copies in the repo).
-FIXED_PAIRS = [
-    ("The cat sat on the mat .", "A cat was sitting on the mat ."),
-    ("Shares rose 5 percent on Tuesday .", "The company reported a loss ."),
-    ("He said he would not run again .", '" I will not run again , " he said .'),
-    ("Prices fell .", "Prices went down sharply in early trading on Monday after the report ."),
-]
+from pytest_finetune.tasks.builtin import FIXED_PAIRS  # MRPC's fixed inputs live with its task
 
 
 def _digest(values: Sequence[Any]) -> str:

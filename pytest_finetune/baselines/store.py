@@ -22,12 +22,12 @@ from typing import Any, Sequence
 from pytest_finetune.errors import BaselineError
 from pytest_finetune._io import NonFiniteNumber, loads_json, write_json
 from pytest_finetune.runs.result import RunResult
-from pytest_finetune.baselines.scenario import scenario_name
+from pytest_finetune.baselines.scenario import scenario_name, without_identity
 
 FORMAT_VERSION = 2
 REQUIRED_KEYS = ("format_version", "scenario", "metrics", "tolerance", "loss_curve", "config",
                  "versions", "seeds")
-METRICS = ("accuracy", "f1")
+METRICS = ("accuracy", "f1")  # MRPC's; a record's own are the keys of its "metrics" (metric_names)
 METRIC_FLOOR = 0.01  # smallest band half-width: below it, seed noise is under-sampled
 LOSS_FLOOR = 0.05
 LOSS_POINTS = 40
@@ -90,6 +90,12 @@ def _stats(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
+def metric_names(record: dict[str, Any]) -> list[str]:
+    """The metrics a baseline holds (MRPC: accuracy, f1), in the order it lists them."""
+    metrics = record.get("metrics")
+    return list(metrics) if isinstance(metrics, dict) else list(METRICS)
+
+
 def seed_record(result: RunResult) -> dict[str, Any]:
     """What the paired check keeps of one seed's run: its own curve, not only the mean."""
     steps, losses = downsample(result.losses, SEED_POINTS)
@@ -98,8 +104,7 @@ def seed_record(result: RunResult) -> dict[str, Any]:
         "losses": losses,
         "eval_history": result.eval_history,
         "eval_logits": result.eval_logits,
-        "accuracy": result.accuracy,
-        "f1": result.f1,
+        **{name: float(value) for name, value in result.metrics.items()},
         "prediction_counts": result.prediction_counts,
     }
 
@@ -130,7 +135,7 @@ def build_baseline(results: Sequence[RunResult], scenario: dict[str, str], k: fl
         "format_version": FORMAT_VERSION,
         "scenario": scenario,
         "seeds": [r.config.seed for r in results],
-        "metrics": {m: _stats([getattr(r, m) for r in results]) for m in METRICS},
+        "metrics": {m: _stats([r.metrics[m] for r in results]) for m in first.metrics},
         "eval_history": [
             {key: statistics.fmean(r.eval_history[i][key] for r in results) for key in first.eval_history[i]}
             for i in range(len(first.eval_history))
@@ -210,7 +215,7 @@ def read_baseline(path: Path, scenario: dict[str, str] | None = None) -> dict[st
     problem = _shape_problem(record)
     if problem:
         raise BaselineError(f"{path}: malformed baseline ({problem})")
-    if scenario is not None and record["scenario"] != scenario:
+    if scenario is not None and without_identity(record["scenario"]) != without_identity(scenario):
         raise BaselineError(f"{path}: holds scenario {scenario_name(record['scenario'])}, "
                             f"expected {scenario_name(scenario)}")
     return record
@@ -251,9 +256,10 @@ def _shape_problem(record: dict[str, Any]) -> str | None:
         if tolerance[key] < 0:
             return f"tolerance.{key} is {tolerance[key]!r}; expected a number >= 0"
     metrics = record["metrics"]
-    for metric in METRICS:
-        problem = _metric_problem(metric, metrics.get(metric) if isinstance(metrics, dict) else None,
-                                  seeds, tolerance)
+    if not isinstance(metrics, dict) or not metrics:
+        return "metrics must be a non-empty object of metric name -> seed statistics"
+    for metric in metrics:
+        problem = _metric_problem(metric, metrics.get(metric), seeds, tolerance)
         if problem:
             return problem
     curve = record["loss_curve"]
@@ -282,19 +288,21 @@ def _number_list(value: Any) -> bool:
 def _paired_problem(record: dict[str, Any]) -> str | None:
     """Format 2's per-seed records and noise envelope, when present."""
     runs = record.get("seed_runs", {})
+    names = metric_names(record)
     if not isinstance(runs, dict):
         return "seed_runs must be an object"
     for seed, run in runs.items():
         if not isinstance(run, dict) or not _number_list(run.get("loss_steps")) or not _number_list(run.get("losses")) \
-                or len(run["loss_steps"]) != len(run["losses"]) or not all(_is_number(run.get(m)) for m in METRICS) \
+                or len(run["loss_steps"]) != len(run["losses"]) or not all(_is_number(run.get(m)) for m in names) \
                 or not isinstance(run.get("eval_history"), list) or not isinstance(run.get("eval_logits"), list):
             return (f"seed_runs.{seed} needs loss_steps and losses (numbers, equal length), "
-                    "accuracy, f1, eval_history and eval_logits")
+                    f"{', '.join(names)}, eval_history and eval_logits")
     noise = record.get("noise")
     if noise is not None:
         if not isinstance(noise, dict) or not _number_list(noise.get("loss_curve")) or not _number_list(noise.get("eval_loss")) \
-                or not all(_is_number(noise.get(k)) for k in ("eval_logits", "factor", *METRICS)):
-            return "noise needs lists loss_curve and eval_loss and numbers eval_logits, factor, accuracy, f1"
+                or not all(_is_number(noise.get(k)) for k in ("eval_logits", "factor", *names)):
+            return ("noise needs lists loss_curve and eval_loss and numbers eval_logits, factor, "
+                    f"{', '.join(names)}")
     return None
 
 

@@ -103,11 +103,7 @@ def result_from(path: str, name: str, data: Any):
     where = f"results.{name}"
     if not isinstance(data, dict):
         raise _fail(path, where, "an object (a run's result)", data)
-    for metric in ("accuracy", "f1"):
-        if metric not in data:
-            raise ReportError(f"{path}: {where}: missing key {metric!r}")
-        if not _number(data[metric]) or not 0 <= data[metric] <= 1:
-            raise _fail(path, f"{where}.{metric}", "a number in [0, 1]", data[metric])
+    metrics = _metrics_of(path, where, data)
     losses = data.get("losses")
     if not isinstance(losses, list) or not losses or not all(_number(x) for x in losses):
         raise _fail(path, f"{where}.losses", "a non-empty list of numbers (the training loss per step)",
@@ -141,13 +137,35 @@ def result_from(path: str, name: str, data: Any):
     fields = {f.name for f in dataclasses.fields(RunResult)}
     return RunResult(config=run_config, device=str(data.get("device", "cpu")), losses=[float(x) for x in losses],
                      learning_rates=extra.pop("learning_rates", []), eval_history=history,
-                     accuracy=float(data["accuracy"]), f1=float(data["f1"]), prediction_counts=counts,
+                     metrics=metrics, prediction_counts=counts,
                      param_delta=float(numbers["param_delta"]), train_examples=int(numbers["train_examples"]),
                      wall_time_s=float(numbers["wall_time_s"]), train_time_s=float(numbers["train_time_s"]),
                      examples_per_s=float(numbers["examples_per_s"]), versions=versions,
                      hardware=data.get("hardware") if isinstance(data.get("hardware"), dict) else {},
                      data_source=str(config.get("data", "hub")),
                      **{k: v for k, v in extra.items() if k in fields})
+
+
+def _metrics_of(path: str, where: str, data: dict[str, Any]) -> dict[str, float]:
+    """The run's final metrics: ``metrics`` (an object of numbers in [0, 1]), or the
+    ``accuracy`` and ``f1`` keys of results written before tasks had their own metrics."""
+    from pytest_finetune.runs.result import metrics_of
+
+    if "metrics" in data:
+        if not isinstance(data["metrics"], dict) or not data["metrics"]:
+            raise _fail(path, f"{where}.metrics", "a non-empty object of metric name -> number", data["metrics"])
+        prefix = f"{where}.metrics"
+    else:
+        for metric in ("accuracy", "f1"):
+            if metric not in data:
+                raise ReportError(f"{path}: {where}: missing key 'metrics' (or, in results written before "
+                                  f"tasks had their own metrics, {metric!r})")
+        prefix = where
+    metrics = metrics_of(data)
+    for metric, value in metrics.items():
+        if not _number(value) or not 0 <= value <= 1:
+            raise _fail(path, f"{prefix}.{metric}", "a number in [0, 1]", value)
+    return {metric: float(value) for metric, value in metrics.items()}
 
 
 def band_around(old, name: str, folder: Path, k: float | None) -> tuple[dict[str, Any], float, str]:
@@ -157,7 +175,7 @@ def band_around(old, name: str, folder: Path, k: float | None) -> tuple[dict[str
     layout, so ``baselines.compare.compare`` judges NEW against it exactly as it judges a
     run against a stored baseline.
     """
-    from pytest_finetune.baselines.store import METRICS, build_baseline, read_baseline
+    from pytest_finetune.baselines.store import build_baseline, read_baseline
 
     stored_path = Path(folder) / f"{name}.json"
     # Scenario names are file names ([A-Za-z0-9_.-]); anything else is not looked up as a path.
@@ -168,8 +186,9 @@ def band_around(old, name: str, folder: Path, k: float | None) -> tuple[dict[str
     record = build_baseline([old], scenario, k)
     if stored is None:
         return record, k, "the floors alone (no stored baseline " + str(stored_path) + ")"
-    for metric in METRICS:
-        record["metrics"][metric]["std"] = stored["metrics"][metric]["std"]
+    for metric in record["metrics"]:
+        if metric in stored["metrics"]:
+            record["metrics"][metric]["std"] = stored["metrics"][metric]["std"]
     record["tolerance"] = dict(stored["tolerance"])
     if stored["loss_curve"]["steps"] == record["loss_curve"]["steps"]:
         record["loss_curve"]["std"] = list(stored["loss_curve"]["std"])

@@ -144,6 +144,15 @@ def _model_source(name: str, value: Any) -> str:
     return text
 
 
+def _task_name(name: str, value: Any) -> str:
+    """A task's registered name (``mrpc`` is built in) or a dotted path ``module:attr``;
+    whether it exists is checked once the session's tasks are registered."""
+    text = str(value).strip()
+    if not text or any(c.isspace() for c in text):
+        raise ConfigError(f"{name}: expected a task name (e.g. mrpc) or a dotted path module:attr, got {value!r}")
+    return text
+
+
 SEEDS_MAX = 100  # seeds per baseline: more would train for days, and 3-5 measure the spread
 
 
@@ -242,6 +251,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("data", "MRPC source: 'hub' (glue/mrpc from the Hub), a folder of GLUE TSV files "
            "(train.tsv, dev.tsv) or a folder of the Hub's parquet files.",
            default=HUB_SOURCE, env="PYTEST_FINETUNE_MRPC_DIR", parse=_data_source),
+    Option("task", "The session's task: what finetune_run, finetune_raw and the other neutral fixtures "
+           "use unless told otherwise. 'mrpc' (built in), a task registered in conftest.py or ini "
+           "finetune_tasks, or a dotted path module:attr.", default="mrpc", env="PYTEST_FINETUNE_TASK",
+           parse=_task_name),
     Option("device", "Where runs train: auto, cpu or cuda.", default="auto",
            env="PYTEST_FINETUNE_DEVICE", parse=_choice(*DEVICES)),
     Option("baselines", "Folder of stored baselines.", default="baselines",

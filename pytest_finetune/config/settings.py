@@ -13,6 +13,7 @@ from pytest_finetune.errors import ConfigError
 class FinetuneSettings:
     model: str | None
     data: str
+    task: str
     device: str
     baselines: Path
     update_baselines: str  # "" (off), "failing" or "all"

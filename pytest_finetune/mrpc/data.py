@@ -9,25 +9,18 @@ before each reuse, because a cache that is silently wrong trains on the wrong ro
 """
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import os
-import shutil
-import tempfile
-import time
-import uuid
-import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from pytest_finetune._io import ORPHAN_AGE_S, atomic_write_text, dumps_json, file_lock, is_old  # noqa: F401  (ORPHAN_AGE_S: re-exported)
-from pytest_finetune.compat.versions import arrow_cache_tag
-from pytest_finetune.config.options import OPTIONS_BY_DEST
-from pytest_finetune.errors import ConfigError, DataError
+# The cache machinery is shared with the user's tasks (pytest_finetune.hf.cache); its names
+# stay importable from here.
+from pytest_finetune.hf.cache import (CACHE_FORMAT, MANIFEST_NAME, ORPHAN_AGE_S,  # noqa: F401  (re-exported)
+                                      DataCacheWarning, cache_root, cached_splits, checked_map_cache,
+                                      default_cache_dir)
+from pytest_finetune.errors import DataError
 from pytest_finetune.mrpc.data_files import (TSV_SPLITS, content_digest, local_folder,
                                              read_source_bytes, split_files)
 from pytest_finetune.mrpc.sources import DATA_HINT, HUB_ID, HUB_SOURCE, hub_reachable
@@ -44,20 +37,6 @@ FEATURES = Features(
 TSV_HEADER = ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
 TEST_TSV_HEADER = ["Index", "#1 ID", "#2 ID", "#1 String", "#2 String"]
 INT32_MAX = 2**31 - 1
-# The cache's integrity record: which files save_to_disk wrote, with their sizes and hashes.
-MANIFEST_NAME = "pytest-finetune-cache.json"
-CACHE_FORMAT = 3  # raise when validation or layout changes: older entries are then left unused
-# A temporary cache entry older than _io.ORPHAN_AGE_S was left by a killed process: removed.
-# Younger ones may be another process's work in progress: left alone (and never read).
-
-
-class DataCacheWarning(UserWarning):
-    """The Arrow cache of MRPC was found corrupt and rebuilt from the source files."""
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pytest-finetune"
 
 
 def _shown(text: str, limit: int = 120) -> str:
@@ -190,114 +169,13 @@ def _read_parquet(files: list[Path], split: str) -> dict[str, list]:
     return columns
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _manifest(folder: Path, source_digest: str) -> dict[str, Any]:
-    """Every file of a freshly saved cache with its size and hash (map caches come later)."""
-    files = {str(p.relative_to(folder)): {"size": p.stat().st_size, "sha256": _file_sha256(p)}
-             for p in sorted(folder.rglob("*")) if p.is_file()}
-    return {"format": CACHE_FORMAT, "source_sha256": source_digest, "files": files}
-
-
-def _cache_problem(target: Path, source_digest: str) -> str | None:
-    """Why the cache at ``target`` cannot be trusted, or None when every file is as written."""
-    try:
-        manifest = json.loads((target / MANIFEST_NAME).read_text(encoding="utf-8"))
-        files = manifest["files"]
-        ok = manifest["format"] == CACHE_FORMAT and manifest["source_sha256"] == source_digest
-    except FileNotFoundError:
-        return f"no {MANIFEST_NAME} (deleted, or written by an older pytest-finetune)"
-    except (OSError, ValueError, KeyError, TypeError):
-        return f"{MANIFEST_NAME} is unreadable"
-    if not ok or not isinstance(files, dict) or "dataset_dict.json" not in files:
-        return f"{MANIFEST_NAME} describes another cache"
-    for name, expected in files.items():
-        path = target / name
-        try:
-            if path.stat().st_size != expected["size"] or _file_sha256(path) != expected["sha256"]:
-                return f"{name} differs from what was written (truncated or replaced)"
-        except FileNotFoundError:
-            return f"{name} is missing"
-        except (OSError, KeyError, TypeError) as exc:
-            return f"{name} cannot be checked ({getattr(exc, 'strerror', None) or exc})"
-    return None
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        try:
-            path.unlink()
-        except OSError:
-            pass
-
-
-def _remove_orphans(root: Path) -> None:
-    """Delete what killed processes left: ``.tmp-*`` cache folders, ``*.tmp`` files, and the
-    ``tmp*`` files ``Dataset.map`` writes beside a cache before renaming them. Only old ones:
-    a young one may be another process's work in progress (it is never read either way)."""
-    now = time.time()
-    for entry in root.iterdir():
-        if entry.name.startswith(".tmp-") or entry.name.endswith(".tmp"):
-            if is_old(entry, now):
-                _remove(entry)
-        elif entry.is_dir() and not entry.is_symlink():
-            for split_dir in (p for p in entry.iterdir() if p.is_dir()):
-                for leftover in split_dir.iterdir():
-                    if (leftover.name.startswith("tmp") or leftover.name.endswith(".tmp")) \
-                            and leftover.is_file() and is_old(leftover, now):
-                        _remove(leftover)
-
-
-def _cache_root(cache_dir: str | Path | None) -> Path:
-    root = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "mrpc"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _cache_error("create", root, exc) from None
-    return root
-
-
-def _cache_error(action: str, root: Path, exc: OSError) -> ConfigError:
-    return ConfigError(f"{OPTIONS_BY_DEST['cache_dir'].describe()}: cannot {action} the cache folder "
-                       f"{root} ({exc.strerror or exc}); expected a writable folder")
-
-
-def _build_cache(target: Path, files: dict[str, list[Path]], source_digest: str) -> None:
-    """Validate the source and save it as Arrow, complete or not at all.
-
-    Written to a temporary folder with its manifest and renamed into place, so a killed
-    session never leaves a half-written cache that a later session would trust.
-    """
+def _read_splits(files: dict[str, list[Path]]) -> dict[str, Dataset]:
+    """Each split's files read and validated value by value, as Arrow datasets."""
     splits = {}
     for split, paths in files.items():
         columns = read_glue_tsv(paths[0], split) if paths[0].suffix == ".tsv" else _read_parquet(paths, split)
         splits[split] = Dataset.from_dict(columns, features=FEATURES, split=split)
-    try:
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
-    except OSError as exc:
-        raise _cache_error("write to", target.parent, exc) from None
-    try:
-        DatasetDict(splits).save_to_disk(str(tmp))
-        (tmp / MANIFEST_NAME).write_text(dumps_json(_manifest(tmp, source_digest)), encoding="utf-8")
-        if os.path.lexists(target):
-            stale = target.with_name(f".tmp-stale-{uuid.uuid4().hex}")
-            os.rename(target, stale)
-            _remove(stale)
-        os.rename(tmp, target)
-    except OSError as exc:  # a full disk, a folder turned read-only
-        _remove(tmp)
-        raise _cache_error("write to", target.parent, exc) from None
-    except BaseException:
-        _remove(tmp)
-        raise
+    return splits
 
 
 def load_local_mrpc(folder: str | Path, cache_dir: str | Path | None = None) -> DatasetDict:
@@ -309,70 +187,7 @@ def load_local_mrpc(folder: str | Path, cache_dir: str | Path | None = None) -> 
     source = local_folder(folder)
     _, files = split_files(source)
     digest = content_digest(files)
-    root = _cache_root(cache_dir)
-    _remove_orphans(root)
-    # The format is in the name: an entry validated by older, laxer rules is never reused.
-    # So is the datasets release: its Arrow files (and the tokenized ones map() writes beside
-    # them) may not load in another release (see pytest_finetune.compat.versions), and two
-    # environments sharing the cache would otherwise rebuild it for each other every time.
-    target = root / f"{digest[:16]}-v{CACHE_FORMAT}-{arrow_cache_tag()}"
-    with file_lock(target):
-        problem = _cache_problem(target, digest) if os.path.lexists(target) else "absent"
-        if problem is None:
-            try:
-                return datasets.load_from_disk(str(target))
-            except Exception as exc:  # files as written, yet unreadable: e.g. another datasets
-                problem = f"cannot be loaded ({type(exc).__name__})"
-        if problem != "absent":
-            warnings.warn(DataCacheWarning(f"pytest-finetune: MRPC cache {target}: {problem}; "
-                                           f"rebuilding it from {source}"), stacklevel=2)
-        _build_cache(target, files, digest)
-        return datasets.load_from_disk(str(target))
-
-
-def _map_cache_problem(path: Path, record: Path) -> str | None:
-    """Why a ``Dataset.map`` cache file cannot be trusted, or None (also when there is none)."""
-    if not path.exists():
-        return None
-    try:
-        size, expected = record.read_text(encoding="utf-8").split()
-    except FileNotFoundError:
-        return f"has no {record.name} (its writer was interrupted)"
-    except (OSError, ValueError):
-        return f"{record.name} is unreadable"
-    try:
-        if path.stat().st_size != int(size) or _file_sha256(path) != expected:
-            return "differs from what was written (truncated or replaced)"
-    except (OSError, ValueError) as exc:
-        return f"cannot be checked ({getattr(exc, 'strerror', None) or exc})"
-    return None
-
-
-@contextlib.contextmanager
-def checked_map_cache(split: Dataset, fingerprint: str, what: str) -> Iterator[str | None]:
-    """The cache file for ``split.map(..., new_fingerprint=fingerprint)``, verified first.
-
-    ``datasets`` reuses a map's cache file on its name alone, so a truncated or swapped one
-    would be a traceback (or wrong rows) in every later session. Each one written gets a
-    size + SHA-256 record beside it; a file that no longer matches is removed, with a
-    one-line warning, and the map computes it again. Under a lock so xdist workers wait for
-    one another instead of tokenizing twice. None for in-memory datasets (nothing cached).
-    """
-    if not split.cache_files:
-        yield None
-        return
-    path = Path(split.cache_files[0]["filename"]).parent / f"map-{fingerprint}.arrow"
-    record = path.with_name(path.name + ".sha256")
-    with file_lock(path):
-        problem = _map_cache_problem(path, record)
-        if problem:
-            warnings.warn(DataCacheWarning(f"pytest-finetune: {what} cache {path}: {problem}; "
-                                           "rebuilding it"), stacklevel=3)
-            _remove(path)
-            _remove(record)
-        yield str(path)
-        if path.is_file() and not record.is_file():
-            atomic_write_text(record, f"{path.stat().st_size} {_file_sha256(path)}\n")
+    return cached_splits(cache_root(cache_dir, "mrpc"), digest, lambda: _read_splits(files), "MRPC", source)
 
 
 def load_hub_mrpc() -> DatasetDict:

@@ -42,14 +42,14 @@ def hub_source() -> str:
     return f"evaluate:{'/'.join(HUB_NAME)}@{evaluate.__version__}"
 
 
-def hub_metric_cached() -> bool:
-    """Whether ``evaluate``'s module cache holds the Hub's ``glue`` script, where
-    ``evaluate.load`` keeps it (``<HF_MODULES_CACHE>/evaluate_modules/metrics/
+def hub_metric_cached(name: str = HUB_NAME[0]) -> bool:
+    """Whether ``evaluate``'s module cache holds the Hub's script ``name`` (default: ``glue``),
+    where ``evaluate.load`` keeps it (``<HF_MODULES_CACHE>/evaluate_modules/metrics/
     evaluate-metric--glue/<64-hex hash>/glue.py``) and reuses it offline."""
     folder = (Path(evaluate.config.HF_MODULES_CACHE) / evaluate.config.MODULE_NAME_FOR_DYNAMIC_MODULES
-              / "metrics" / f"evaluate-metric--{HUB_NAME[0]}")
+              / "metrics" / f"evaluate-metric--{name}")
     try:
-        return any(len(entry.name) == 64 and (entry / f"{HUB_NAME[0]}.py").is_file() for entry in folder.iterdir())
+        return any(len(entry.name) == 64 and (entry / f"{name}.py").is_file() for entry in folder.iterdir())
     except OSError:
         return False
 

@@ -5,8 +5,6 @@ example (dynamic padding), which is what the collated-shape assertions check.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Sequence
 
 import torch
@@ -15,33 +13,10 @@ from datasets.fingerprint import Hasher
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
-from pytest_finetune.mrpc.data import checked_map_cache
+from pytest_finetune.hf.cache import checked_map_cache
+from pytest_finetune.hf.tokenizers import tokenizer_digest  # its home is hf; still importable from here
 
 SENTENCE_COLUMNS = ("sentence1", "sentence2")
-
-
-def tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
-    """What the tokenizer does, as a hash: its serialized pipeline, not its Python object.
-
-    The backend's ``truncation``/``padding`` entries are left out: a fast tokenizer records
-    the last call's settings there, so a tokenizer that has been used once would otherwise
-    hash differently and every session would re-tokenize. Each map call passes its own.
-    The Python-side settings that change the output are added: ``model_max_length`` (where
-    ``truncation=True`` cuts without a max_length), the truncation side, and
-    ``model_input_names`` (whether token_type_ids are returned).
-    """
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        pipeline = json.loads(backend.to_str())
-        pipeline.pop("truncation", None)
-        pipeline.pop("padding", None)
-        described = json.dumps(pipeline, sort_keys=True)
-    else:
-        described = Hasher.hash(tokenizer)
-    settings = json.dumps({"model_max_length": tokenizer.model_max_length,
-                           "truncation_side": tokenizer.truncation_side,
-                           "model_input_names": list(tokenizer.model_input_names)}, sort_keys=True)
-    return hashlib.sha256(f"{type(tokenizer).__name__}|{described}|{settings}".encode()).hexdigest()[:16]
 
 
 def tokenize_mrpc(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase,

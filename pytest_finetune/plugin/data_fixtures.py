@@ -1,7 +1,13 @@
-"""Fixtures for the data side: settings, raw and tokenized MRPC, tokenizer, collator, loaders.
+"""Fixtures for the data side: settings, the session's task, raw and tokenized data,
+tokenizer, collator, loaders.
 
 Session-scoped because each object is immutable once built and the expensive ones
 (tokenizing 4k pairs) should happen once per session, not once per test.
+
+Neutral names follow the session's task (``--finetune-task``, default ``mrpc``):
+``finetune_task``, ``finetune_raw``, ``finetune_tokenized``, ``finetune_model_inputs``. The
+``mrpc_*`` names keep meaning MRPC whatever the session's task (the packaged guard suite
+checks MRPC with them); in a session whose task is MRPC they are the same objects.
 """
 from __future__ import annotations
 
@@ -13,7 +19,11 @@ import pytest
 from pytest_finetune.plugin.availability import require_data
 from pytest_finetune.errors import FinetuneError
 from pytest_finetune.config.settings import FinetuneSettings
+from pytest_finetune.plugin.registrations import registry_of
 from pytest_finetune.plugin.stash import settings_of
+from pytest_finetune.tasks.base import Task
+
+_RAW = pytest.StashKey[dict]()
 
 if TYPE_CHECKING:  # the libraries themselves are imported when a fixture is first used
     from datasets import DatasetDict
@@ -36,15 +46,46 @@ def finetune_config(finetune_settings: FinetuneSettings) -> FinetuneSettings:
 
 
 @pytest.fixture(scope="session")
-def mrpc_raw(finetune_settings: FinetuneSettings) -> DatasetDict:
-    """MRPC with the Hub's columns (sentence1, sentence2, label, idx); skips without data."""
-    source = require_data(finetune_settings.data, finetune_settings.ci_require_data)
-    from pytest_finetune.mrpc.data import load_mrpc
-
+def finetune_task(pytestconfig: pytest.Config, finetune_settings: FinetuneSettings) -> Task:
+    """The session's task (``--finetune-task``; default the built-in MRPC)."""
     try:
-        return load_mrpc(source, finetune_settings.cache_dir)
+        return registry_of(pytestconfig).task(finetune_settings.task)
     except FinetuneError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)
+
+
+def _raw(config: pytest.Config, settings: FinetuneSettings, task: Task) -> DatasetDict:
+    """A task's validated raw splits, loaded once per session and task."""
+    loaded = config.stash.setdefault(_RAW, {})
+    if task.name not in loaded:
+        source = require_data(task.data_source(settings.data), settings.ci_require_data)
+        try:
+            loaded[task.name] = task.load(source, settings.cache_dir)
+        except FinetuneError as exc:
+            problem = str(exc)
+            pytest.fail(problem, pytrace=False)
+    return loaded[task.name]
+
+
+@pytest.fixture(scope="session")
+def finetune_raw(pytestconfig: pytest.Config, finetune_settings: FinetuneSettings, finetune_task: Task) -> DatasetDict:
+    """The session task's validated raw splits (train, validation); MRPC skips without data."""
+    return _raw(pytestconfig, finetune_settings, finetune_task)
+
+
+@pytest.fixture(scope="session")
+def finetune_tokenized(finetune_raw: DatasetDict, finetune_task: Task, tokenizer: PreTrainedTokenizerBase) -> DatasetDict:
+    """The session task's model inputs (tokenized, ``labels``, torch format, unpadded)."""
+    return finetune_task.tokenize(finetune_raw, tokenizer)
+
+
+@pytest.fixture(scope="session")
+def mrpc_raw(pytestconfig: pytest.Config, finetune_settings: FinetuneSettings) -> DatasetDict:
+    """MRPC with the Hub's columns (sentence1, sentence2, label, idx); skips without data."""
+    from pytest_finetune.tasks.builtin import MRPC
+
+    return _raw(pytestconfig, finetune_settings, MRPC)
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +122,12 @@ def mrpc_model_inputs(mrpc_tokenized: DatasetDict) -> DatasetDict:
     from pytest_finetune.mrpc.preprocessing import model_inputs
 
     return model_inputs(mrpc_tokenized)
+
+
+@pytest.fixture(scope="session")
+def finetune_model_inputs(finetune_tokenized: DatasetDict) -> DatasetDict:
+    """The session task's model inputs (the name ``mrpc_model_inputs`` has for MRPC)."""
+    return finetune_tokenized
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pytest_finetune.errors import ConfigError
 from pytest_finetune.config.options import OPTIONS
 from pytest_finetune.config.settings import FinetuneSettings
 from pytest_finetune.report.session import SessionReport
+from pytest_finetune.plugin import registrations
 from pytest_finetune.plugin.progress import TerminalProgress
 from pytest_finetune.plugin.stash import PROGRESS, SESSION_LOG, SETTINGS, settings_of
 from pytest_finetune.checks.hypothesis_profiles import use_profile
@@ -57,6 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "none (your own Hypothesis settings stay as they are)")
     parser.addini("finetune_hypothesis_profile", help="Hypothesis profile to load "
                   "(finetune-ci or finetune-dev); default: none", default=None)
+    registrations.add_ini(parser)
 
 
 def project_root(config: pytest.Config) -> Path:
@@ -80,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SETTINGS] = FinetuneSettings.from_sources(cli, ini, project_root(config))
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-finetune: {exc}") from None
+    registrations.configure_registry(config)
     profile = config.getoption("finetune_hypothesis_profile") or config.getini("finetune_hypothesis_profile")
     if profile:  # only when asked: users' own Hypothesis profiles are theirs
         try:
@@ -127,6 +130,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     apply_known_issues(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Every conftest.py is loaded now: their runners and tasks are checked before a test runs."""
+    registrations.check_registrations(session.config)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

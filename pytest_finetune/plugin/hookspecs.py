@@ -23,3 +23,25 @@ def pytest_finetune_run_started(config: pytest.Config, run_config: RunConfig) ->
     fixture's extra seeds): once per distinct configuration, since a session keeps its runs.
     ``config`` is the session's ``pytest.Config``; a run that then fails has still started.
     """
+
+
+@hookspec
+def pytest_finetune_runners(config: pytest.Config) -> dict:
+    """Your own runners by name, for ``finetune_run(runner="name")`` and baselines::
+
+        def pytest_finetune_runners(config):
+            return {"weighted": WeightedLossTrainer, "my-loop": train_my_way}
+
+    A value is a ``transformers.Trainer`` subclass, a ``@trainer_factory`` function, or a
+    training function ``fn(run)`` (``pytest_finetune.runs.user_loop.LoopRun``). Called once,
+    when every conftest.py is loaded; a bad one stops the session with one line.
+    """
+
+
+@hookspec
+def pytest_finetune_tasks(config: pytest.Config) -> dict:
+    """Your own tasks by name (``finetune_run(task="name")``, ``--finetune-task name``)::
+
+        def pytest_finetune_tasks(config):
+            return {"tickets": TextClassification("tickets", train=..., validation=...)}
+    """

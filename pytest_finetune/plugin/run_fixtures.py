@@ -14,16 +14,18 @@ from pytest_finetune.errors import FinetuneError
 from pytest_finetune.runs import RunConfig, RunResult
 from pytest_finetune.runs.config import session_run_config
 from pytest_finetune.config.settings import FinetuneSettings
+from pytest_finetune.plugin.registrations import registry_of
 from pytest_finetune.plugin.stash import PROGRESS, run_cache_of
+from pytest_finetune.runs.runners import bind
 from pytest_finetune.runs.progress import Progress
 
 
 def execute_run(config: RunConfig, cache_dir: str | None = None, progress: Progress | None = None,
-                verbose: bool = False) -> RunResult:
+                verbose: bool = False, registry: Any = None) -> RunResult:
     """Train ``config``; the runners (torch, transformers, accelerate) load on first use."""
     from pytest_finetune.runs.execute import execute_run as run
 
-    return run(config, cache_dir=cache_dir, progress=progress, verbose=verbose)
+    return run(config, cache_dir=cache_dir, progress=progress, verbose=verbose, registry=registry)
 
 
 class _FailedRun:
@@ -40,7 +42,8 @@ def get_run(config: pytest.Config, settings: FinetuneSettings, run_config: RunCo
         try:
             # Lines through the terminal reporter; transformers' load reports only with -v.
             cache[key] = execute_run(run_config, cache_dir=settings.cache_dir, progress=config.stash.get(PROGRESS, None),
-                                     verbose=(config.getoption("verbose", 0) or 0) > 0)
+                                     verbose=(config.getoption("verbose", 0) or 0) > 0,
+                                     registry=registry_of(config))
         except FinetuneError as exc:
             cache[key] = _FailedRun(str(exc))
         except Exception as exc:
@@ -48,14 +51,18 @@ def get_run(config: pytest.Config, settings: FinetuneSettings, run_config: RunCo
             raise
     found = cache[key]
     if isinstance(found, _FailedRun):
-        pytest.fail(f"run {run_config.runner}/{run_config.profile} failed: {found.message}",
+        task = "" if run_config.task == "mrpc" else f" on task {run_config.task}"
+        pytest.fail(f"run {run_config.runner}/{run_config.profile}{task} failed: {found.message}",
                     pytrace=False)
     return found
 
 
-def _run_config(settings: FinetuneSettings, runner: str, profile: str, **overrides: Any) -> RunConfig:
+def _run_config(config: pytest.Config, settings: FinetuneSettings, runner: Any, profile: str,
+                task: Any = None, **overrides: Any) -> RunConfig:
     try:
-        return session_run_config(settings, runner, profile, **overrides)
+        bound = bind(registry_of(config), runner, settings.task if task is None else task,
+                     overrides.pop("data", settings.data))
+        return session_run_config(settings, bound.pop("runner"), profile, **bound, **overrides)
     except FinetuneError as exc:
         problem = str(exc)
     pytest.fail(problem, pytrace=False)  # outside the except block: pytest shows the line once
@@ -63,13 +70,17 @@ def _run_config(settings: FinetuneSettings, runner: str, profile: str, **overrid
 
 @pytest.fixture(scope="session")
 def finetune_run(pytestconfig: pytest.Config, finetune_settings: FinetuneSettings) -> Callable[..., RunResult]:
-    """Factory: ``finetune_run(runner="trainer"|"loop", profile="tiny"|"full"|"gpu", **overrides)``.
+    """Factory: ``finetune_run(runner="trainer", profile="tiny", task=None, **overrides)``.
 
-    Returns a RunResult; identical configurations share one training run per session.
+    ``runner``: ``trainer``, ``loop``, a registered name, a dotted path ``module:attr``, or
+    your ``Trainer`` subclass or training function itself; ``task``: the session's
+    (``--finetune-task``, default ``mrpc``) unless given, named the same ways; ``profile``:
+    tiny, full or gpu; ``overrides``: any ``RunConfig`` field. Returns a RunResult;
+    identical configurations share one training run per session.
     """
 
-    def run(runner: str = "trainer", profile: str = "tiny", **overrides: Any) -> RunResult:
+    def run(runner: Any = "trainer", profile: str = "tiny", task: Any = None, **overrides: Any) -> RunResult:
         return get_run(pytestconfig, finetune_settings,
-                       _run_config(finetune_settings, runner, profile, **overrides))
+                       _run_config(pytestconfig, finetune_settings, runner, profile, task, **overrides))
 
     return run

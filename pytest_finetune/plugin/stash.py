@@ -12,6 +12,7 @@ RUN_CACHE = pytest.StashKey[dict]()
 SESSION_LOG = pytest.StashKey[Any]()
 RUN_ID = pytest.StashKey[str]()
 PROGRESS = pytest.StashKey[Any]()  # plugin.progress.TerminalProgress: the runs' Progress callback
+REGISTRY = pytest.StashKey[Any]()  # runs.runners.Registry: the session's runners and tasks
 
 
 def settings_of(config: pytest.Config) -> FinetuneSettings:

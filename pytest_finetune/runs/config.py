@@ -14,14 +14,14 @@ from pytest_finetune.errors import ConfigError
 from pytest_finetune.config.options import finite_number
 from pytest_finetune.config.settings import FinetuneSettings
 
-RUNNERS = ("trainer", "loop")
+RUNNERS = ("trainer", "loop")  # the built-in runners; users register more (runs.runners)
 SEED_MAX = 2**32 - 1  # numpy's seed range: transformers.set_seed passes the seed to numpy
 PROFILES = ("tiny", "full", "gpu")
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    runner: str = "trainer"
+    runner: str = "trainer"  # a runner's name in the session's registry (runs.runners)
     profile: str = "tiny"
     model: str | None = None  # None: the embedded all-MiniLM-L6-v2
     data: str = "hub"
@@ -45,10 +45,21 @@ class RunConfig:
     # Test hooks only (runs/perturb.py): ((kind, size), ...) injected at fixed points to
     # measure what the checks detect. Part of key(), not of the scenario.
     perturb: tuple[tuple[str, float], ...] = field(default=())
+    # What trains and on what: the task's name (tasks.base.Task; "mrpc" is built in), and for a
+    # user's runner or task a digest of its source / definition, so that an edited one is not
+    # silently compared with a record of the old (runs.runners.source_digest). Left out of
+    # to_dict() at their defaults: MRPC's records and keys stay what they were.
+    task: str = "mrpc"
+    runner_source: str | None = None
+    task_source: str | None = None
 
     def __post_init__(self) -> None:
-        if self.runner not in RUNNERS:
-            raise ConfigError(f"runner: {self.runner!r} is not one of {', '.join(RUNNERS)}")
+        from pytest_finetune.tasks.base import NAME
+
+        for what, name in (("runner", self.runner), ("task", self.task)):
+            if not isinstance(name, str) or not NAME.fullmatch(name):
+                raise ConfigError(f"{what}: expected a registered {what}'s name (letters, digits, "
+                                  f"'_', '.', '-'), got {name!r}")
         if self.profile not in PROFILES:
             raise ConfigError(f"profile: {self.profile!r} is not one of {', '.join(PROFILES)}")
         if self.precision not in ("no", "fp16", "bf16"):
@@ -88,6 +99,9 @@ class RunConfig:
         data["perturb"] = [list(item) for item in self.perturb]
         if not self.perturb:
             del data["perturb"]  # clean runs keep the keys and stored configs they had
+        for name, default in _QUIET_DEFAULTS.items():
+            if data[name] == default:
+                del data[name]
         return data
 
     @classmethod
@@ -100,6 +114,10 @@ class RunConfig:
     def key(self) -> str:
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# Fields written only when they differ from these: records made before they existed match.
+_QUIET_DEFAULTS = {"task": "mrpc", "runner_source": None, "task_source": None}
 
 
 # Why these numbers:

@@ -7,6 +7,7 @@ and gradient accumulation through ``accelerator.accumulate``.
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
@@ -24,15 +25,24 @@ from pytest_finetune.runs.progress import RunProgress
 from pytest_finetune.runs.result import RunnerOutput
 
 
-def evaluate_model(model, dataloader, accelerator, choice: MetricChoice) -> tuple[dict[str, float], list[int]]:
-    """Accuracy/F1 through ``evaluate``'s ``add_batch``, plus eval loss and predictions."""
+def evaluate_model(model, dataloader, accelerator, choice: MetricChoice, predict: Callable[[Any], Any] | None = None,
+                   device: Any = None) -> tuple[dict[str, float], list[int]]:
+    """The task's metrics through ``evaluate``'s ``add_batch``, plus eval loss and predictions.
+
+    ``accelerator``: gathers across processes (None: one process, batches moved to ``device``);
+    ``predict``: the task's logits -> labels (default: argmax).
+    """
     metric = choice.load()
+    predict = predict or (lambda logits: logits.argmax(dim=-1))
     model.eval()
     loss_sum, count, predictions = 0.0, 0, []
     for batch in dataloader:
+        if device is not None:
+            batch = {key: value.to(device) for key, value in batch.items()}
         with torch.inference_mode():
             outputs = model(**batch)
-        preds, refs = accelerator.gather_for_metrics((outputs.logits.argmax(dim=-1), batch["labels"]))
+        pair = (predict(outputs.logits), batch["labels"])
+        preds, refs = accelerator.gather_for_metrics(pair) if accelerator is not None else pair
         metric.add_batch(predictions=preds, references=refs)
         loss_sum += float(outputs.loss) * len(refs)
         count += len(refs)
@@ -67,6 +77,18 @@ def fresh_accelerate_state() -> None:
     """
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
+
+
+class CourseLoop:
+    """The built-in ``loop`` runner (``Runner`` protocol): the course's loop below."""
+
+    name, kind, source = "loop", "loop", None
+
+    def train(self, prepared: Prepared, progress: RunProgress) -> RunnerOutput:
+        return train_loop(prepared, progress)
+
+    def __repr__(self) -> str:
+        return "CourseLoop()"
 
 
 def train_loop(prepared: Prepared, progress: RunProgress | None = None) -> RunnerOutput:
@@ -112,13 +134,13 @@ def train_loop(prepared: Prepared, progress: RunProgress | None = None) -> Runne
                 if not math.isfinite(loss):
                     lengths = batch["attention_mask"].sum(dim=1).tolist()
                     raise NonFiniteLossError(
-                        f"loop run stopped: loss is {loss} at step {len(losses) + 1} "
+                        f"{config.runner} run stopped: loss is {loss} at step {len(losses) + 1} "
                         f"(lr {lr:.3g}, batch lengths {lengths})")
                 losses.append(loss)
                 learning_rates.append(lr)
                 step_loss = 0.0
                 progress.step(loss)
-        metrics, predictions = evaluate_model(model, eval_dl, accelerator, prepared.metric)
+        metrics, predictions = evaluate_model(model, eval_dl, accelerator, prepared.metric, prepared.task.predictions)
         history.append({"epoch": float(epoch + 1), **metrics})
         progress.epoch(metrics)
     return RunnerOutput(losses=losses, learning_rates=learning_rates, history=history,

@@ -1,7 +1,8 @@
-"""What both runners start from: seeded model, tokenized splits, collator.
+"""What every runner starts from: seeded model, tokenized splits, collator, metric.
 
-Shared so that the Trainer and the manual loop differ only in the training code itself,
-which is what the runner-parity check compares.
+Shared so that the runners (built-in or the user's) differ only in the training code
+itself, which is what the runner-parity check compares. What the data, labels, model and
+metric are comes from the run's task (``tasks.base.Task``; MRPC by default).
 """
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
-from pytest_finetune.mrpc.data import load_mrpc
-from pytest_finetune.mrpc.metric import LOCAL_METRIC, MetricChoice, choose_metric
-from pytest_finetune.mrpc.modeling import load_model, load_tokenizer, pick_device
-from pytest_finetune.mrpc.preprocessing import make_collator, model_inputs, tokenize_mrpc
+from pytest_finetune.mrpc.metric import LOCAL_METRIC, MetricChoice
+from pytest_finetune.mrpc.modeling import load_tokenizer, pick_device
 from pytest_finetune.runs import perturb
 from pytest_finetune.runs.config import RunConfig
+from pytest_finetune.tasks.base import Task
+from pytest_finetune.tasks.builtin import MRPC
 
 EVAL_BATCH_SIZE = 32
 FIXED_EVAL_PAIRS = 8  # the eval pairs whose logits a baseline keeps, per seed
@@ -33,7 +34,8 @@ class Prepared:
     train: Dataset
     eval: Dataset
     collator: Any
-    metric: MetricChoice = LOCAL_METRIC  # which GLUE/MRPC metric module both runners evaluate with
+    metric: MetricChoice = LOCAL_METRIC  # which metric module every runner evaluates with
+    task: Task = MRPC
 
     @property
     def optimizer_steps(self) -> int:
@@ -53,22 +55,22 @@ def model_overrides(config: RunConfig) -> dict[str, Any]:
     return overrides
 
 
-def prepare(config: RunConfig, cache_dir: str | None = None) -> Prepared:
+def prepare(config: RunConfig, cache_dir: str | None = None, task: Task = MRPC) -> Prepared:
+    """Everything a runner needs; the data is validated (and tokenized) before the model loads."""
     device = pick_device(config.device)
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
-    ready = model_inputs(tokenize_mrpc(load_mrpc(config.data, cache_dir), tokenizer, config.max_length))
+    ready = task.tokenize(task.load(config.data, cache_dir), tokenizer, config.max_length)
     train, evaluation = ready["train"], ready["validation"]
     if config.train_limit:
-        train = train.select(range(min(config.train_limit, len(train))))
+        train = task.limit(train, config.train_limit)
     if config.eval_limit:
-        evaluation = evaluation.select(range(min(config.eval_limit, len(evaluation))))
+        evaluation = task.limit(evaluation, config.eval_limit)
     train = perturb.train_split(config, train)
     set_seed(config.seed)  # the new classification head is drawn from the global RNG
-    model = load_model(config.model, num_labels=2, trust_remote_code=config.trust_remote_code,
-                       **model_overrides(config))
+    model = task.load_model(config.model, trust_remote_code=config.trust_remote_code, **model_overrides(config))
     perturb.model(config, model)
     return Prepared(config, device, tokenizer, model, train, evaluation,
-                    make_collator(perturb.collator_tokenizer(config, tokenizer)), choose_metric())
+                    task.collator(perturb.collator_tokenizer(config, tokenizer)), task.metric(), task)
 
 
 def snapshot(model: torch.nn.Module) -> list[torch.Tensor]:

@@ -41,7 +41,8 @@ class ProgressEvent:
     elapsed_s: float  # since the run started training
     loss: Optional[float] = None  # the last optimizer step's training loss
     accuracy: Optional[float] = None  # the last evaluation's
-    f1: Optional[float] = None
+    f1: Optional[float] = None  # (f1_macro for a task of more than two labels)
+    metrics: Optional[Mapping[str, float]] = None  # the last evaluation's, all of them by name
 
     def line(self) -> str:
         """The one-line form both front ends print (pytest and the CLI)."""
@@ -52,11 +53,13 @@ class ProgressEvent:
         parts = [f"{head}: {where}", f"step {self.step}/{self.total_steps}", f"{self.elapsed_s:.1f}s"]
         if self.loss is not None:
             parts.append(f"loss {self.loss:.4f}")
-        if self.accuracy is not None and self.f1 is not None:
-            parts.append(f"acc {self.accuracy:.4f} f1 {self.f1:.4f}")
+        shown = self.metrics if self.metrics is not None else {"accuracy": self.accuracy, "f1": self.f1}
+        if shown and all(value is not None for value in shown.values()):
+            parts.append(" ".join(f"{_SHORT.get(name, name)} {value:.4f}" for name, value in shown.items()))
         return ", ".join(parts)
 
 
+_SHORT = {"accuracy": "acc"}
 Progress = Callable[[ProgressEvent], None]
 
 
@@ -77,7 +80,8 @@ class RunProgress:
             kind=kind, runner=self.config.runner, profile=self.config.profile, seed=self.config.seed,
             step=self.steps, total_steps=self.total_steps, epoch=self.epochs_done,
             epochs=self.config.epochs, elapsed_s=time.perf_counter() - self._started, loss=self.loss,
-            accuracy=self.metrics.get("accuracy"), f1=self.metrics.get("f1")))
+            accuracy=self.metrics.get("accuracy"), f1=self.metrics.get("f1", self.metrics.get("f1_macro")),
+            metrics=dict(self.metrics) or None))
 
     def start(self) -> None:
         self._started = time.perf_counter()
@@ -90,9 +94,9 @@ class RunProgress:
         self._emit(STEP)
 
     def epoch(self, metrics: Mapping[str, float]) -> None:
-        """One epoch done and evaluated (``accuracy``, ``f1``)."""
+        """One epoch done and evaluated (the task's metrics by name: ``accuracy``, ``f1``, ...)."""
         self.epochs_done += 1
-        self.metrics = dict(metrics)
+        self.metrics = {name: value for name, value in metrics.items() if name != "eval_loss"}
         self._emit(EPOCH)
 
     def end(self) -> None:

@@ -1,27 +1,41 @@
-"""The course's ``transformers.Trainer`` recipe on today's API.
+"""Runs through ``transformers.Trainer``: the stock class, or the user's subclass or factory.
 
-(``eval_strategy``, ``processing_class``, ``torch.optim.AdamW`` via ``optim="adamw_torch"``;
-keywords that differ between transformers 4.x and 5.x come from ``pytest_finetune.compat``.)
-The subclass only adds the non-finite-loss stop; everything else is stock Trainer, since
-stock Trainer behaviour is what users need guarded. Progress goes through a
-``TrainerCallback`` to the harness' ``RunProgress`` instead of Trainer's own tqdm bar and
-``PrinterCallback`` (which prints a dict per logged step: with ``logging_steps=1``, every
-step); the per-step loss stays in ``state.log_history``, where the loss curve comes from.
+The harness builds ``TrainingArguments`` from the profile (the course's recipe on today's
+API: ``eval_strategy``, ``processing_class``, ``torch.optim.AdamW`` via
+``optim="adamw_torch"``; keywords that differ between transformers 4.x and 5.x come from
+``pytest_finetune.compat``) and gives the trainer class its recording as a mixin,
+``HarnessRecording``: the full-precision loss of every optimizer step, the non-finite-loss
+stop and the perturbation test hooks. The stock runner is ``Trainer`` with that mixin, so a
+user's ``Trainer`` subclass (its own ``compute_loss``, ``training_step`` or optimizer)
+records exactly what the stock runner records: the mixin sits first in the class's MRO and
+calls through to the user's methods.
+
+Progress goes through a ``TrainerCallback`` to the harness' ``RunProgress`` instead of
+Trainer's own tqdm bar and ``PrinterCallback`` (which prints a dict per logged step: with
+``logging_steps=1``, every step); the per-step loss stays in ``state.log_history``, where
+the learning-rate curve comes from.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import tempfile
+from typing import Any, Callable
 
 import numpy as np
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from pytest_finetune.compat.versions import length_grouping_arguments
-from pytest_finetune.errors import NonFiniteLossError
+from pytest_finetune.errors import ConfigError, NonFiniteLossError
 from pytest_finetune.runs import perturb
 from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE, Prepared
 from pytest_finetune.runs.progress import RunProgress
 from pytest_finetune.runs.result import RunnerOutput
+
+# What the harness passes to a Trainer class (or factory) as keywords.
+TRAINER_KEYWORDS = ("model", "args", "train_dataset", "eval_dataset", "data_collator", "processing_class",
+                    "compute_metrics", "callbacks")
 
 
 class _StepLosses(TrainerCallback):
@@ -39,34 +53,52 @@ class _StepLosses(TrainerCallback):
         self.pending.clear()
 
 
-class _HarnessTrainer(Trainer):
+class HarnessRecording:
+    """The harness' recording, mixed into a ``transformers.Trainer`` class (first in its MRO).
+
+    Adds nothing a user's class must know about: after ``create_optimizer`` it applies the
+    run's test hooks (``runs.perturb``; none in a real run), and after each
+    ``training_step`` it keeps the micro-batch loss and stops at the first non-finite one,
+    naming the step, learning rate and batch lengths.
+    """
+
     step_losses: _StepLosses
+    harness_config: Any
+    harness_runner: str = "trainer"
 
     def create_optimizer(self, *args, **kwargs):
-        optimizer = super().create_optimizer(*args, **kwargs)
+        optimizer = super().create_optimizer(*args, **kwargs)  # type: ignore[misc]
         perturb.optimizer(self.harness_config, optimizer)  # test hook: a no-op unless asked
         return optimizer
 
     def training_step(self, model, inputs, num_items_in_batch=None):
-        loss = super().training_step(model, inputs, num_items_in_batch)
+        loss = super().training_step(model, inputs, num_items_in_batch)  # type: ignore[misc]
         value = float(loss)
         self.step_losses.pending.append(value)
         if not math.isfinite(value):
             lengths = inputs["attention_mask"].sum(dim=1).tolist()
-            lr = self.lr_scheduler.get_last_lr()[0] if self.lr_scheduler else self.args.learning_rate
+            lr = self.lr_scheduler.get_last_lr()[0] if self.lr_scheduler else self.args.learning_rate  # type: ignore[attr-defined]
             raise NonFiniteLossError(
-                f"trainer run stopped: loss is {value} at step {self.state.global_step + 1} "
+                f"{self.harness_runner} run stopped: loss is {value} at step {self.state.global_step + 1} "  # type: ignore[attr-defined]
                 f"(lr {lr:.3g}, batch lengths {lengths})")
         return loss
+
+
+@functools.lru_cache(maxsize=None)
+def recording_class(trainer_class: type) -> type:
+    """``trainer_class`` with the harness' recording mixed in (one class per user class)."""
+    return type(f"Recording{trainer_class.__name__}", (HarnessRecording, trainer_class),
+                {"__module__": trainer_class.__module__, "__qualname__": f"Recording{trainer_class.__qualname__}"})
 
 
 class _ReportProgress(TrainerCallback):
     """Trainer's logged steps and evaluations, handed to ``RunProgress``. ``on_log`` and
     ``on_evaluate`` have this form from transformers 4.46 to 5.x."""
 
-    def __init__(self, progress: RunProgress, step_losses: _StepLosses) -> None:
+    def __init__(self, progress: RunProgress, step_losses: _StepLosses, metric_names: tuple[str, ...]) -> None:
         self.progress = progress
         self.step_losses = step_losses
+        self.metric_names = metric_names
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:  # a training step's entry (the summary's is "train_loss")
@@ -76,67 +108,121 @@ class _ReportProgress(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if metrics:
-            self.progress.epoch({"accuracy": metrics.get("eval_accuracy"), "f1": metrics.get("eval_f1")})
+            self.progress.epoch({name: metrics.get(f"eval_{name}") for name in self.metric_names})
+
+
+def training_arguments(prepared: Prepared, output_dir: str) -> TrainingArguments:
+    """The profile's hyper-parameters as ``TrainingArguments``, for transformers 4.x and 5.x."""
+    config = prepared.config
+    return TrainingArguments(
+        output_dir=output_dir,
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_strategy="steps",
+        logging_steps=1,
+        logging_nan_inf_filter=False,
+        report_to="none",
+        disable_tqdm=True,  # progress goes to RunProgress
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=EVAL_BATCH_SIZE,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.lr,
+        weight_decay=config.weight_decay,
+        warmup_steps=prepared.warmup_steps(),
+        max_grad_norm=config.max_grad_norm,
+        lr_scheduler_type="linear",
+        optim="adamw_torch",
+        seed=config.seed,
+        use_cpu=prepared.device == "cpu",
+        bf16=config.precision == "bf16",
+        fp16=config.precision == "fp16",
+        **length_grouping_arguments(config.group_by_length),
+        dataloader_num_workers=0,
+    )
+
+
+def missing_keywords(trainer_class: type) -> list[str]:
+    """Required ``__init__`` parameters of ``trainer_class`` that the harness does not pass:
+    such a class needs a factory that supplies them (checked when it is registered)."""
+    try:
+        parameters = inspect.signature(trainer_class.__init__).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in list(parameters)[1:]
+            if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name not in TRAINER_KEYWORDS]
+
+
+class TrainerRunner:
+    """A ``Runner`` that trains through a ``Trainer`` class (stock or the user's subclass), or
+    through a factory that returns a ``Trainer`` built from the harness' keywords.
+
+    A factory is called with the keywords ``TRAINER_KEYWORDS`` (``args`` holds the profile's
+    hyper-parameters; change them with ``dataclasses.replace(args, ...)``) and must return a
+    ``transformers.Trainer``; the recording is then mixed into the returned object's class,
+    and the harness' callbacks added if the factory did not pass them on.
+    """
+
+    kind = "trainer"
+
+    def __init__(self, name: str, trainer_class: type = Trainer, factory: Callable[..., Any] | None = None,
+                 source: str | None = None) -> None:
+        self.name, self.trainer_class, self.factory, self.source = name, trainer_class, factory, source
+
+    def __repr__(self) -> str:
+        target = self.factory if self.factory is not None else self.trainer_class
+        return f"TrainerRunner({self.name!r}, {getattr(target, '__qualname__', target)})"
+
+    def _build(self, keywords: dict[str, Any]) -> Trainer:
+        if self.factory is None:
+            return recording_class(self.trainer_class)(**keywords)
+        trainer = self.factory(**keywords)
+        if not isinstance(trainer, Trainer):
+            raise ConfigError(f"runner {self.name}: the trainer factory "
+                              f"{getattr(self.factory, '__qualname__', self.factory)} returned "
+                              f"{type(trainer).__name__}, expected a transformers.Trainer")
+        trainer.__class__ = recording_class(type(trainer))
+        present = trainer.callback_handler.callbacks
+        for callback in keywords["callbacks"]:
+            if callback not in present:
+                trainer.add_callback(callback)
+        return trainer
+
+    def train(self, prepared: Prepared, progress: RunProgress) -> RunnerOutput:
+        config = prepared.config
+        names = tuple(prepared.task.metric_names)
+        predictions: list[int] = []
+        step_losses = _StepLosses()
+
+        def compute_metrics(eval_pred) -> dict[str, float]:
+            preds = np.argmax(eval_pred.predictions, axis=-1)
+            predictions[:] = preds.tolist()
+            return prepared.metric.load().compute(predictions=preds, references=eval_pred.label_ids)
+
+        with tempfile.TemporaryDirectory(prefix="pytest-finetune-trainer-") as output_dir:
+            trainer = self._build(dict(
+                model=prepared.model, args=training_arguments(prepared, output_dir),
+                train_dataset=prepared.train, eval_dataset=prepared.eval, data_collator=prepared.collator,
+                processing_class=prepared.tokenizer, compute_metrics=compute_metrics,
+                callbacks=[step_losses, _ReportProgress(progress, step_losses, names)]))
+            trainer.remove_callback(PrinterCallback)  # the dict per step; log_history keeps the numbers
+            trainer.harness_config, trainer.step_losses = config, step_losses
+            trainer.harness_runner = config.runner
+            trainer.train()
+        log = trainer.state.log_history
+        steps = [entry for entry in log if "loss" in entry and "step" in entry]
+        history = [{"epoch": float(e["epoch"]), **{name: e[f"eval_{name}"] for name in names},
+                    "eval_loss": e["eval_loss"]}
+                   for e in log if f"eval_{names[0]}" in e]
+        return RunnerOutput(losses=step_losses.losses,
+                            learning_rates=[float(e["learning_rate"]) for e in steps],
+                            history=history, predictions=predictions, model=trainer.model)
+
+
+STOCK = TrainerRunner("trainer")
 
 
 def train_trainer(prepared: Prepared, progress: RunProgress | None = None) -> RunnerOutput:
-    config = prepared.config
-    progress = progress or RunProgress(config, prepared.optimizer_steps)
-    predictions: list[int] = []
-    step_losses = _StepLosses()
-
-    def compute_metrics(eval_pred) -> dict[str, float]:
-        preds = np.argmax(eval_pred.predictions, axis=-1)
-        predictions[:] = preds.tolist()
-        return prepared.metric.load().compute(predictions=preds, references=eval_pred.label_ids)
-
-    with tempfile.TemporaryDirectory(prefix="pytest-finetune-trainer-") as output_dir:
-        args = TrainingArguments(
-            output_dir=output_dir,
-            eval_strategy="epoch",
-            save_strategy="no",
-            logging_strategy="steps",
-            logging_steps=1,
-            logging_nan_inf_filter=False,
-            report_to="none",
-            disable_tqdm=True,  # progress goes to RunProgress
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            per_device_eval_batch_size=EVAL_BATCH_SIZE,
-            gradient_accumulation_steps=config.grad_accum,
-            learning_rate=config.lr,
-            weight_decay=config.weight_decay,
-            warmup_steps=prepared.warmup_steps(),
-            max_grad_norm=config.max_grad_norm,
-            lr_scheduler_type="linear",
-            optim="adamw_torch",
-            seed=config.seed,
-            use_cpu=prepared.device == "cpu",
-            bf16=config.precision == "bf16",
-            fp16=config.precision == "fp16",
-            **length_grouping_arguments(config.group_by_length),
-            dataloader_num_workers=0,
-        )
-        trainer = _HarnessTrainer(
-            model=prepared.model,
-            args=args,
-            train_dataset=prepared.train,
-            eval_dataset=prepared.eval,
-            data_collator=prepared.collator,
-            processing_class=prepared.tokenizer,
-            compute_metrics=compute_metrics,
-            callbacks=[step_losses, _ReportProgress(progress, step_losses)],
-        )
-        trainer.remove_callback(PrinterCallback)  # the dict per step; log_history keeps the numbers
-        trainer.harness_config, trainer.step_losses = config, step_losses
-        trainer.train()
-    log = trainer.state.log_history
-    steps = [entry for entry in log if "loss" in entry and "step" in entry]
-    history = [
-        {"epoch": float(e["epoch"]), "accuracy": e["eval_accuracy"], "f1": e["eval_f1"],
-         "eval_loss": e["eval_loss"]}
-        for e in log if "eval_accuracy" in e
-    ]
-    return RunnerOutput(losses=step_losses.losses,
-                        learning_rates=[float(e["learning_rate"]) for e in steps],
-                        history=history, predictions=predictions, model=trainer.model)
+    """The stock ``Trainer`` runner as a function (``STOCK.train``)."""
+    return STOCK.train(prepared, progress or RunProgress(prepared.config, prepared.optimizer_steps))

@@ -1,0 +1,152 @@
+"""A user's own training function as a runner: the harness hands it a ``LoopRun``.
+
+::
+
+    def my_loop(run):
+        model = run.model
+        optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=run.weight_decay)
+        scheduler = get_scheduler("linear", optimizer, run.warmup_steps, run.total_steps)
+        for epoch in range(run.epochs):
+            model.train()
+            for batch in run.train_dataloader:
+                loss = model(**batch).loss
+                loss.backward()
+                optimizer.step(); scheduler.step(); optimizer.zero_grad()
+                run.step(loss)          # one optimizer step done, with its loss
+            run.evaluate(model)         # the harness evaluates, records and reports the epoch
+
+The function trains however it likes; it tells the harness two things: each optimizer
+step's loss (``run.step``) and when to evaluate (``run.evaluate``, which computes the task's
+metrics, eval loss and predictions the same way the built-in loop does). The harness does
+the rest: seeding, model and data, the learning-rate record, the non-finite-loss stop,
+progress lines, the fixed-batch logits, baselines and reports.
+
+The learning rate of each step is read from the optimizer the function steps, through
+torch's global optimizer hooks (``register_optimizer_step_pre_hook``), registered for the run
+only; the same hook applies the run's test hooks (``runs.perturb``: Adam's betas and eps) to
+each optimizer before its first step, so a perturbation reaches a user's own optimizer
+without the function's cooperation.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from pytest_finetune.errors import ConfigError, NonFiniteLossError
+from pytest_finetune.runs import perturb
+from pytest_finetune.runs.progress import RunProgress
+from pytest_finetune.runs.result import RunnerOutput
+
+if TYPE_CHECKING:  # torch and the harness' data loading are imported when a function trains
+    import torch
+
+    from pytest_finetune.runs.prepare import Prepared
+
+
+class LoopRun:
+    """What a training function gets: the run's inputs and hyper-parameters, and where it
+    reports. Attributes: ``model``, ``tokenizer``, ``train_dataset``, ``eval_dataset``,
+    ``collator``, ``train_dataloader`` (batch ``batch_size``, shuffled by a generator seeded
+    with ``seed``: the same batches every session), ``eval_dataloader``, ``device``, ``seed``,
+    ``epochs``, ``batch_size``, ``grad_accum``, ``lr``, ``weight_decay``, ``warmup_steps``,
+    ``total_steps`` (optimizer steps the profile plans), ``max_grad_norm``, ``precision``,
+    ``config`` (the whole ``RunConfig``)."""
+
+    def __init__(self, prepared: Prepared, progress: RunProgress) -> None:
+        import torch
+        from torch.utils.data import DataLoader
+
+        from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE
+
+        config = prepared.config
+        self._prepared, self._progress = prepared, progress
+        self.config, self.model, self.tokenizer = config, prepared.model, prepared.tokenizer
+        self.train_dataset, self.eval_dataset, self.collator = prepared.train, prepared.eval, prepared.collator
+        self.device, self.seed, self.epochs = prepared.device, config.seed, config.epochs
+        self.batch_size, self.grad_accum, self.lr = config.batch_size, config.grad_accum, config.lr
+        self.weight_decay, self.max_grad_norm, self.precision = config.weight_decay, config.max_grad_norm, config.precision
+        self.warmup_steps, self.total_steps = prepared.warmup_steps(), prepared.optimizer_steps
+        generator = torch.Generator().manual_seed(config.seed)
+        self.train_dataloader = DataLoader(prepared.train, batch_size=config.batch_size, shuffle=True,
+                                           generator=generator, collate_fn=prepared.collator)
+        self.eval_dataloader = DataLoader(prepared.eval, batch_size=EVAL_BATCH_SIZE, collate_fn=prepared.collator)
+        self.losses: list[float] = []
+        self.learning_rates: list[float] = []
+        self.history: list[dict[str, float]] = []
+        self.predictions: list[int] = []
+        self._lr: float | None = None
+        self._seen: set[int] = set()
+
+    def step(self, loss: Any) -> None:
+        """One optimizer step done; ``loss`` is its training loss (a tensor or a number)."""
+        value = float(loss.detach() if hasattr(loss, "detach") else loss)
+        if not math.isfinite(value):
+            raise NonFiniteLossError(f"{self.config.runner} run stopped: loss is {value} at step "
+                                     f"{len(self.losses) + 1} (lr {self._lr or self.lr:.3g})")
+        self.losses.append(value)
+        self.learning_rates.append(self._lr if self._lr is not None else self.lr)
+        self._progress.step(value)
+
+    def evaluate(self, model: Any = None) -> dict[str, float]:
+        """Evaluate ``model`` (default: ``run.model``) on the eval split as the built-in loop
+        does; recorded as the next epoch's evaluation, and returned. The model's train/eval
+        mode is put back as it was."""
+        from pytest_finetune.runs.loop import evaluate_model
+
+        model = self.model if model is None else model
+        training = model.training
+        try:
+            metrics, self.predictions = evaluate_model(model, self.eval_dataloader, None, self._prepared.metric,
+                                                       self._prepared.task.predictions, device=self.device)
+        finally:
+            model.train(training)
+        self.history.append({"epoch": float(len(self.history) + 1), **metrics})
+        self._progress.epoch(metrics)
+        return metrics
+
+    def _before_optimizer_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if id(optimizer) not in self._seen:
+            self._seen.add(id(optimizer))
+            perturb.optimizer(self.config, optimizer)  # test hook: a no-op unless asked
+        self._lr = float(optimizer.param_groups[0]["lr"])
+
+
+@contextmanager
+def _watching_optimizers(run: LoopRun) -> Iterator[None]:
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    handle = register_optimizer_step_pre_hook(run._before_optimizer_step)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class FunctionRunner:
+    """A ``Runner`` around a user's training function ``fn(run: LoopRun)``."""
+
+    kind = "loop"
+
+    def __init__(self, name: str, function: Callable[[LoopRun], Any], source: str | None = None) -> None:
+        self.name, self.function, self.source = name, function, source
+
+    def __repr__(self) -> str:
+        return f"FunctionRunner({self.name!r}, {getattr(self.function, '__qualname__', self.function)})"
+
+    def train(self, prepared: Prepared, progress: RunProgress) -> RunnerOutput:
+        run = LoopRun(prepared, progress)
+        with _watching_optimizers(run):
+            returned = self.function(run)
+        what = getattr(self.function, "__qualname__", self.function)
+        if not run.losses:
+            raise ConfigError(f"runner {self.name}: {what} reported no optimizer step; call run.step(loss) "
+                              "after each optimizer step")
+        if not run.history:
+            raise ConfigError(f"runner {self.name}: {what} reported no evaluation; call run.evaluate(model) "
+                              "after each epoch")
+        import torch
+
+        model = returned if isinstance(returned, torch.nn.Module) else prepared.model
+        return RunnerOutput(losses=run.losses, learning_rates=run.learning_rates, history=run.history,
+                            predictions=run.predictions, model=model)
