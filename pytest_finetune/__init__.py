@@ -1,4 +1,4 @@
-"""pytest-finetune: regression guards for Hugging Face fine-tuning (GLUE MRPC).
+"""pytest-finetune: regression guards for Hugging Face fine-tuning (your pipeline, or GLUE MRPC).
 
 The plugin (fixtures, markers, options) loads through the ``pytest11`` entry point; this
 package's top level offers what tests import directly.
@@ -22,6 +22,9 @@ _EXPORTS = {
     "BaselineError": "errors", "ConfigError": "errors", "DataError": "errors",
     "FinetuneError": "errors", "ModelError": "errors", "NonFiniteLossError": "errors",
     "RunConfig": "runs", "RunResult": "runs", "execute_run": "runs", "profile_config": "runs",
+    # your own pipeline: a task from your files, your Trainer subclass or training function
+    "TextClassification": "tasks.text_classification", "trainer_factory": "runs.runners",
+    "LoopRun": "runs.user_loop", "HarnessRecording": "runs.trainer",
 }
 __all__ = sorted(_EXPORTS)
 

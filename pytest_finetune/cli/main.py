@@ -64,17 +64,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
                         help="print pytest-finetune's version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser("run", help="fine-tune MRPC, compare with baselines, write a report",
-                              description="Fine-tune MRPC with one or both runners, compare each run "
+    run = commands.add_parser("run", help="fine-tune (MRPC or your task), compare with baselines, write a report",
+                              description="Fine-tune MRPC (or --task) with one or both runners (or --runner), compare each run "
                                           "with its stored baseline and write JSON results and a "
                                           "loss-curve PNG. Every path and option is checked before "
                                           "training starts.", **common)
     run.add_argument("--profile", choices=PROFILES, default="tiny",
                      help="tiny: 32 pairs, seconds; full: all of MRPC, minutes; gpu: the course "
                           "recipe on CUDA (default: %(default)s)")
-    run.add_argument("--runner", choices=(*RUNNERS, "both"), default="both",
-                     help="transformers.Trainer, the hand-written accelerate loop, or both "
-                          "(default: %(default)s)")
+    run.add_argument("--runner", default="both", metavar="RUNNER",
+                     help="trainer (transformers.Trainer), loop (the hand-written accelerate loop), both, "
+                          "or your own as a dotted path module:attr (a Trainer subclass, a "
+                          "@trainer_factory or a training function fn(run)) (default: %(default)s)")
+    run.add_argument("--task", default=None, metavar="TASK",
+                     help="mrpc (built in), or your own as a dotted path module:attr, e.g. a "
+                          "TextClassification of your files (default: mrpc, or $PYTEST_FINETUNE_TASK)")
     run.add_argument("--output", default="finetune-output", metavar="FOLDER",
                      help="folder for the runs' JSON and the loss-curve PNG, created if missing "
                           "(default: %(default)s)")
@@ -102,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _summary_row(result, verdict: str) -> list[str]:
     tail = result.losses[-max(1, len(result.losses) // 10):]
-    return [result.config.runner, f"{result.accuracy:.4f}", f"{result.f1:.4f}",
+    return [result.config.runner, *(f"{value:.4f}" for value in result.metrics.values()),
             f"{sum(tail) / len(tail):.4f}", f"{result.wall_time_s:.1f}", f"{result.examples_per_s:.1f}", verdict]
 
 
@@ -131,19 +135,19 @@ class _BarProgress:
             print(event.line(), flush=True)
 
 
-def _preflight(settings, configs) -> list[tuple[Any, str, dict[str, Any] | None]]:
+def _preflight(settings, configs, registry) -> list[tuple[Any, str, dict[str, Any] | None]]:
     """Everything a run needs, checked before the first one trains (seconds, not a lost run):
-    the device, the data folder's files, the model and its tokenizer, and each scenario's
-    stored baseline (readable and valid if present). Returns (config, device, baseline)."""
+    the device, the task's data (MRPC's folder files; a user task's files, read and
+    validated row by row), the model and its tokenizer, and each scenario's stored baseline
+    (readable and valid if present). Returns (config, device, baseline)."""
     from pytest_finetune.baselines.check import stored_baseline
     from pytest_finetune.baselines.scenario import scenario_of
-    from pytest_finetune.mrpc.data_files import describe_source
     from pytest_finetune.mrpc.modeling import load_tokenizer, pick_device
 
     checked = []
     for config in configs:
         device = pick_device(config.device)
-        describe_source(config.data)  # hub: named only; a folder: its split files, read
+        registry.task(config.task).check(config.data)
         load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
         record = stored_baseline(settings.baselines, scenario_of(config, device))[2]
         checked.append((config, device, record))
@@ -157,6 +161,7 @@ def command_run(args: argparse.Namespace) -> int:
     from pytest_finetune.report.plots import plot_loss_curves
     from pytest_finetune.runs import execute_run
     from pytest_finetune.runs.config import session_run_config
+    from pytest_finetune.runs.runners import Registry, bind
 
     settings = FinetuneSettings.from_sources(vars(args), {}, Path.cwd())
     output = Path(args.output)
@@ -165,13 +170,18 @@ def command_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--output: {output} {problem}; expected a writable folder for the results")
     runners = RUNNERS if args.runner == "both" else (args.runner,)
     overrides: dict[str, Any] = {} if args.seed is None else {"seed": args.seed}
-    configs = [session_run_config(settings, runner, args.profile, **overrides) for runner in runners]
-    _preflight(settings, configs)
+    registry = Registry()
+    configs = []
+    for runner in runners:
+        bound = bind(registry, runner, args.task or settings.task, settings.data)
+        configs.append(session_run_config(settings, bound.pop("runner"), args.profile, **bound, **overrides))
+    _preflight(settings, configs, registry)
     rows, failed, curves, baseline_record, metrics = [], False, {}, None, set()
     for config in configs:
         print(f"== {config.runner}: profile {args.profile}, {config.epochs} epoch(s), batch "
               f"{config.batch_size}, lr {config.lr:g}, seed {config.seed}", flush=True)
-        result = execute_run(config, cache_dir=settings.cache_dir, progress=_BarProgress(), verbose=args.verbose)
+        result = execute_run(config, cache_dir=settings.cache_dir, progress=_BarProgress(), verbose=args.verbose,
+                             registry=registry)
         metrics.add(result.metric_source)
         name = scenario_name(scenario_of(config, result.device))
         result.save(output / f"{name}.json")
@@ -185,10 +195,12 @@ def command_run(args: argparse.Namespace) -> int:
         for text in outcome.notes:
             print(f"note: {text}")
         rows.append(_summary_row(result, verdict))
-    png = plot_loss_curves(output / "loss_curves.png", curves, f"MRPC {args.profile} profile",
+    task = registry.task(configs[0].task)
+    title = "MRPC" if task.name == "mrpc" else f"task {task.name}"
+    png = plot_loss_curves(output / "loss_curves.png", curves, f"{title} {args.profile} profile",
                            baseline_record if len(runners) == 1 else None, settings.tolerance_k)
     print()
-    print("\n".join(format_table(["runner", "accuracy", "f1", "final loss", "time s", "ex/s", "baseline"], rows)))
+    print("\n".join(format_table(["runner", *task.metric_names, "final loss", "time s", "ex/s", "baseline"], rows)))
     print(f"metric: {', '.join(sorted(metrics))}")
     print(f"\nwrote {output}/*.json and {png}")
     return exit_codes.REGRESSION if failed else exit_codes.OK
