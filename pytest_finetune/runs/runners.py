@@ -119,11 +119,10 @@ def _is_trainer_class(cls: type) -> bool:
 def as_runner(obj: Any, name: str | None = None) -> Runner:
     """``obj`` as a ``Runner``, or a ConfigError of one line saying what was expected.
 
-    Cheap for a training function (nothing heavy is imported until it trains), so ini
-    registrations are checked when the session starts.
+    What the object is gets checked first, then its name (a ``lambda`` has none fit for a
+    file name: register it under one). Cheap for a training function (nothing heavy is
+    imported until it trains), so ini registrations are checked when the session starts.
     """
-    from pytest_finetune.runs.user_loop import FunctionRunner
-
     if isinstance(obj, Runner) and not isinstance(obj, type):
         return obj
     label = name or getattr(obj, "__name__", None)
@@ -139,18 +138,28 @@ def as_runner(obj: Any, name: str | None = None) -> Runner:
         if missing:
             raise ConfigError(f"{where}: {_described(obj)}.__init__ needs {', '.join(missing)}, which the "
                               "harness does not pass; register a @trainer_factory that builds it instead")
-        return TrainerRunner(check_name(label, "runner"), obj, source=source_digest(obj))
-    if callable(obj):
-        if getattr(obj, _FACTORY_MARK, False):
-            from pytest_finetune.runs.trainer import TrainerRunner
+        return TrainerRunner(_runner_name(label), obj, source=source_digest(obj))
+    if not callable(obj):
+        raise ConfigError(f"{where}: {obj!r} is not a transformers.Trainer subclass or a training function "
+                          "(callable taking one argument, the run)")
+    if getattr(obj, _FACTORY_MARK, False):
+        from pytest_finetune.runs.trainer import TrainerRunner
 
-            return TrainerRunner(check_name(label, "runner"), factory=obj, source=source_digest(obj))
-        if not _one_argument(obj):
-            raise ConfigError(f"{where}: {_described(obj)} cannot be called with one argument (the run); "
-                              "expected a training function def train(run): ... or a Trainer subclass")
-        return FunctionRunner(check_name(label, "runner"), obj, source=source_digest(obj))
-    raise ConfigError(f"{where}: {obj!r} is not a transformers.Trainer subclass or a training function "
-                      "(callable taking one argument, the run)")
+        return TrainerRunner(_runner_name(label), factory=obj, source=source_digest(obj))
+    if not _one_argument(obj):
+        raise ConfigError(f"{where}: {_described(obj)} cannot be called with one argument (the run); "
+                          "expected a training function def train(run): ... or a Trainer subclass")
+    from pytest_finetune.runs.user_loop import FunctionRunner
+
+    return FunctionRunner(_runner_name(label), obj, source=source_digest(obj))
+
+
+def _runner_name(name: Any) -> str:
+    try:
+        return check_name(name, "runner")
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; register it under a name (the pytest_finetune_runners hook, ini "
+                          "finetune_runners)") from None
 
 
 def as_task(obj: Any, name: str | None = None) -> Task:
@@ -224,16 +233,15 @@ class Registry:
         return runner
 
     def add_runner(self, name: str, obj: Any) -> Runner:
-        check_name(name, "runner")
         origin = obj
         if self._origins.get(("runner", name)) is origin:
-            return self.runners[name]
+            return self.runners[name]  # type: ignore[return-value]
+        runner = as_runner(obj, name)  # what it is first, then whether the name is fit
         if ("runner", name) in self._origins:
             raise ConfigError(f"runner {name}: the name is registered twice, for "
                               f"{_described(self._origins[('runner', name)])} and {_described(origin)}")
         if name in self.runners and ("runner", name) not in self._origins:
             raise ConfigError(f"runner {name}: the name of a built-in runner; choose another name")
-        runner = as_runner(obj, name)
         self.runners[name], self._origins[("runner", name)] = runner, origin
         return runner
 

@@ -44,17 +44,35 @@ if TYPE_CHECKING:  # torch and the harness' data loading are imported when a fun
     from pytest_finetune.runs.prepare import Prepared
 
 
+class EpochSeededSampler:
+    """A random order per epoch from ``seed + epoch``: the order accelerate's seedable
+    sampler gives the built-in loop and Trainer gives its runs, so a training function fed
+    by it sees the built-ins' batches (and a course loop written by hand matches ``loop``)."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[int]:
+        import torch
+
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        yield from torch.randperm(self.size, generator=generator).tolist()
+        self.epoch += 1
+
+
 class LoopRun:
     """What a training function gets: the run's inputs and hyper-parameters, and where it
     reports. Attributes: ``model``, ``tokenizer``, ``train_dataset``, ``eval_dataset``,
-    ``collator``, ``train_dataloader`` (batch ``batch_size``, shuffled by a generator seeded
-    with ``seed``: the same batches every session), ``eval_dataloader``, ``device``, ``seed``,
+    ``collator``, ``train_dataloader`` (batch ``batch_size``, a new order each epoch from
+    ``seed + epoch``: the built-in runners' batches, the same every session), ``eval_dataloader``, ``device``, ``seed``,
     ``epochs``, ``batch_size``, ``grad_accum``, ``lr``, ``weight_decay``, ``warmup_steps``,
     ``total_steps`` (optimizer steps the profile plans), ``max_grad_norm``, ``precision``,
     ``config`` (the whole ``RunConfig``)."""
 
     def __init__(self, prepared: Prepared, progress: RunProgress) -> None:
-        import torch
         from torch.utils.data import DataLoader
 
         from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE
@@ -67,9 +85,12 @@ class LoopRun:
         self.batch_size, self.grad_accum, self.lr = config.batch_size, config.grad_accum, config.lr
         self.weight_decay, self.max_grad_norm, self.precision = config.weight_decay, config.max_grad_norm, config.precision
         self.warmup_steps, self.total_steps = prepared.warmup_steps(), prepared.optimizer_steps
-        generator = torch.Generator().manual_seed(config.seed)
-        self.train_dataloader = DataLoader(prepared.train, batch_size=config.batch_size, shuffle=True,
-                                           generator=generator, collate_fn=prepared.collator)
+        from pytest_finetune.runs.loop import train_order
+
+        order = train_order(prepared)  # group_by_length: the built-in loop's length-grouped sampler
+        sampler = order.get("sampler") or EpochSeededSampler(len(prepared.train), config.seed)
+        self.train_dataloader = DataLoader(prepared.train, batch_size=config.batch_size, sampler=sampler,
+                                           collate_fn=prepared.collator)
         self.eval_dataloader = DataLoader(prepared.eval, batch_size=EVAL_BATCH_SIZE, collate_fn=prepared.collator)
         self.losses: list[float] = []
         self.learning_rates: list[float] = []

@@ -59,10 +59,13 @@ def _quiet_datasets() -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-def _header(path: Path, delimiter: str) -> list[str]:
+def _header(path: Path, delimiter: str) -> tuple[list[str], bool]:
+    """The header's column names, and whether a row follows it."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            return next(csv.reader(handle, delimiter=delimiter), [])
+            rows = csv.reader(handle, delimiter=delimiter)
+            header = next(rows, [])
+            return header, any(any(field.strip() for field in row) for row in rows)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
                         "expected a UTF-8 text file") from None
@@ -130,7 +133,9 @@ def read_table(path: Path, columns: Sequence[str]) -> dict[str, list]:
         from datasets import Features, Value
 
         delimiter = "\t" if fmt == "tsv" else ","
-        header = _header(path, delimiter)
+        header, has_rows = _header(path, delimiter)
+        if not has_rows:
+            raise DataError(f"{path}: no rows after the header; the split is empty")
         if len(set(header)) != len(header):
             raise DataError(f"{path}: the header names a column twice ({', '.join(header)}); expected "
                             "distinct column names")
@@ -165,12 +170,16 @@ def text_problem(value: Any) -> str | None:
 def as_label(value: Any, fmt: str) -> int | str | None:
     """A label value as an int or a string; None when it is neither (a float, a bool, null).
 
-    In CSV and TSV every value is text, so a whole number written there is an integer label.
+    In CSV and TSV every value is text, so a whole number written there is an integer label;
+    in JSON Lines a column holding one non-integral number is read as floats throughout, so
+    a whole float there is the integer it was written as.
     """
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
         return value
+    if isinstance(value, float) and fmt == "jsonl" and value.is_integer():
+        return int(value)
     if isinstance(value, str) and value.strip():
         text = value.strip()
         return int(text) if fmt in ("csv", "tsv") and _INTEGER.fullmatch(text) else value
