@@ -53,6 +53,16 @@ class Runner(Protocol):
         """Train ``prepared`` and return a ``RunnerOutput`` (see the module's contract)."""
 
 
+def _has_members(obj: Any, protocol: type) -> bool:
+    """Whether ``obj`` has every member ``protocol`` names, without reading any of them:
+    ``isinstance`` on a runtime-checkable protocol evaluates properties (a task's
+    ``num_labels`` reads its files), and a registration must not read data."""
+    members = set(getattr(protocol, "__annotations__", {})) | {
+        name for name, value in vars(protocol).items() if callable(value) and not name.startswith("_")}
+    return not isinstance(obj, type) and all(
+        hasattr(type(obj), name) or name in getattr(obj, "__dict__", {}) for name in members)
+
+
 def trainer_factory(function: Callable[..., Any]) -> Callable[..., Any]:
     """Mark ``function`` as a factory that returns a ``transformers.Trainer``.
 
@@ -123,7 +133,7 @@ def as_runner(obj: Any, name: str | None = None) -> Runner:
     file name: register it under one). Cheap for a training function (nothing heavy is
     imported until it trains), so ini registrations are checked when the session starts.
     """
-    if isinstance(obj, Runner) and not isinstance(obj, type):
+    if _has_members(obj, Runner):
         return obj
     label = name or getattr(obj, "__name__", None)
     where = f"runner {label}" if label else "runner"
@@ -163,7 +173,7 @@ def _runner_name(name: Any) -> str:
 
 
 def as_task(obj: Any, name: str | None = None) -> Task:
-    if isinstance(obj, Task) and not isinstance(obj, type):
+    if _has_members(obj, Task):
         check_name(obj.name, "task")
         if name is not None and name != obj.name:
             raise ConfigError(f"task {name}: the task object is named {obj.name!r}; register it under "
@@ -281,7 +291,7 @@ class Registry:
             raise ConfigError(f"runner: {spec!r} is not one of {', '.join(self.runners)} and not a dotted "
                               "path module:attr; register your own runner (ini finetune_runners, the "
                               "pytest_finetune_runners hook) or pass it itself")
-        if isinstance(spec, Runner) and not isinstance(spec, type):
+        if _has_members(spec, Runner):
             return self.add_runner(spec.name, spec) if self.runners.get(spec.name) is not spec else spec
         name = getattr(spec, "__name__", None)
         if name is None:
