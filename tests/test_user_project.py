@@ -71,6 +71,10 @@ PERTURB = tuple((kind, float(size)) for kind, size in
                 (item.split("=") for item in os.environ.get("FINETUNE_PERTURB", "").split(",") if item))
 
 
+def test_my_data_and_tokenizer_did_not_drift(finetune_drift):
+    finetune_drift.check(task="tickets")
+
+
 @pytest.mark.parametrize("runner", ["weighted", "my-loop"])
 def test_my_finetuning(finetune_run, finetune_baseline, runner):
     # The 2-layer random BERT at a higher rate: seconds per run, and updates large enough
@@ -96,16 +100,16 @@ def _run(pytester, *args):
 
 
 def test_record_rerun_and_a_tiny_optimizer_change_that_fails_naming_the_step(project, monkeypatch):
-    recorded = _run(project, "--finetune-update-baselines")
+    recorded = _run(project, "--finetune-update-baselines", "-k", "test_my_finetuning")
     recorded.assert_outcomes(passed=2)
     recorded.stdout.fnmatch_lines(["wrote tickets-tiny-random-bert-weighted-tiny-cpu-fp32.json (seeds 42): "
                                    "accuracy new -> *, f1_macro new -> *"])
-    again = _run(project)
+    again = _run(project, "-k", "test_my_finetuning")
     again.assert_outcomes(passed=2)
     again.stdout.fnmatch_lines(["tickets-tiny-random-bert-my-loop-tiny-cpu-fp32 * loss curve (paired, seed 42): "
                                 "max |delta| / noise * 0.0000 * ok*"])
     monkeypatch.setenv("FINETUNE_PERTURB", "adam_beta1=1e-4")
-    nudged = _run(project)
+    nudged = _run(project, "-k", "test_my_finetuning")
     nudged.assert_outcomes(failed=2)
     for runner in ("weighted", "my-loop"):
         nudged.stdout.fnmatch_lines([f"*loss curve ({runner} runner, seed 42): left the noise envelope first at step *"
@@ -113,11 +117,28 @@ def test_record_rerun_and_a_tiny_optimizer_change_that_fails_naming_the_step(pro
                                      "acts through the updates*"])
 
 
+def test_drift_fingerprints_of_the_task_are_recorded_and_name_the_first_changed_row(project):
+    recorded = _run(project, "--finetune-update-baselines", "-k", "drift")
+    recorded.assert_outcomes(passed=1)
+    recorded.stdout.fnmatch_lines(["wrote tickets-all-MiniLM-L6-v2-fingerprints.json: fingerprint tokenizer_resolved"])
+    stored = (project.path / "baselines" / "tickets-all-MiniLM-L6-v2-fingerprints.json").read_text()
+    assert '"padding_side": "right"' in stored and '"pad_token": [' in stored
+    _run(project, "-k", "drift").assert_outcomes(passed=1)
+    dev = project.path / "data" / "dev.csv"
+    header, first, *rest = dev.read_text().splitlines()
+    dev.write_text("\n".join([header, "the export page crashes on every login,bug", *rest]) + "\n")
+    drifted = _run(project, "-k", "drift")
+    drifted.assert_outcomes(failed=1)
+    drifted.stdout.fnmatch_lines(["tokenized_validation drifted from *: first changed example: idx 0, now * tokens: "
+                                  "[[]CLS[]] the export page crashes on every log ##in [[]SEP[]]",
+                                  "collated_batches drifted from *: first changed batch: 0 of 5 (same shapes, other values)"])
+
+
 def test_an_edited_runner_fails_against_the_record_of_the_old_code(project):
-    _run(project, "--finetune-update-baselines", "-k", "weighted").assert_outcomes(passed=1)
+    _run(project, "--finetune-update-baselines", "-k", "weighted and test_my_finetuning").assert_outcomes(passed=1)
     edited = TRAINING.replace("weight = torch.tensor([1.0, 2.0, 1.0]", "weight = torch.tensor([1.0, 1.5, 1.0]")
     project.makepyfile(training=edited)
-    result = _run(project, "-k", "weighted")
+    result = _run(project, "-k", "weighted and test_my_finetuning")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*runner weighted: its code changed since the baseline was recorded (digest * -> *); "
                                  "a record of other code is not a baseline for it*"])
@@ -167,7 +188,7 @@ def test_an_ini_registration_by_dotted_path_trains(project):
 ])
 def test_a_bad_file_fails_its_runs_with_one_line_before_anything_trains(project, rows, line):
     write_csv(project.path / "data" / "dev.csv", rows)
-    result = _run(project)
+    result = _run(project, "-k", "test_my_finetuning")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines([f"*run weighted/tiny on task tickets failed: {line}"])
     result.stdout.no_fnmatch_line("*finetune: *started*")
@@ -175,7 +196,7 @@ def test_a_bad_file_fails_its_runs_with_one_line_before_anything_trains(project,
 
 def test_a_missing_label_column_fails_with_one_line(project):
     (project.path / "data" / "train.csv").write_text("text,category\nthe app crashes,bug\n")
-    result = _run(project, "-k", "my-loop")
-    result.assert_outcomes(failed=1)
+    result = _run(project, "-k", "my-loop or drift")
+    result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*train.csv: missing column(s) label; expected columns text, label, found text, "
                                  "category"])

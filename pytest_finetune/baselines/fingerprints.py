@@ -7,6 +7,7 @@ which example changed first, before anyone waits minutes for a training run to d
 from __future__ import annotations
 
 import hashlib
+import itertools
 from typing import Any, Sequence
 
 import torch
@@ -54,3 +55,52 @@ def explain_tokenized_change(old: dict[str, Any], new: dict[str, Any], dataset, 
             return (f"first changed example: idx {i}, now {len(row['input_ids'])} tokens: "
                     f"{' '.join(text)}")
     return "per-example hashes equal but the split hash differs"
+
+
+FIXED_ROWS = 8  # validation rows whose untrained logits a task's fingerprint keeps
+
+
+@torch.inference_mode()
+def rows_logits(model, collator, rows) -> list[list[float]]:
+    """The untrained model's logits on ``rows`` (tokenized examples), one padded batch."""
+    model.eval()
+    batch = collator([{k: v for k, v in dict(row).items() if k != "labels"} for row in rows])
+    return [[round(float(x), 6) for x in row] for row in model(**batch).logits]
+
+
+def task_fingerprints(task, ready, tokenizer, collator, model) -> list[tuple[str, Any, float, Any]]:
+    """A task's drift fingerprints: (name, value, atol, explain(old, new) or None).
+
+    What ``AutoTokenizer`` resolved (class, special tokens and ids, padding side, length
+    limit), the tokenized validation split, the first collated batches (4 of the validation
+    split in order, 2 of the train split in a seeded order) and the untrained model's logits
+    on the first validation rows. The logits get the MRPC fingerprint's tolerance (1e-4):
+    kernels may round the last digits differently between releases.
+    """
+    from pytest_finetune.hf.tokenizers import tokenizer_resolution
+    from pytest_finetune.mrpc.preprocessing import eval_dataloader, train_dataloader
+
+    validation = ready["validation"].with_format(None)
+    batches = list(itertools.islice(eval_dataloader(ready["validation"], collator), 4))
+    batches += list(itertools.islice(train_dataloader(ready["train"], collator, seed=42), 2))
+    first_rows = validation.select(range(min(FIXED_ROWS, len(validation))))
+    return [
+        ("tokenizer_resolved", tokenizer_resolution(tokenizer), 0.0, None),
+        ("tokenized_validation", tokenized_fingerprint(validation), 0.0,
+         lambda old, new: explain_tokenized_change(old, new, validation, tokenizer)),
+        ("collated_batches", collated_fingerprint(batches), 0.0, explain_collated_change),
+        ("initial_logits", rows_logits(model, collator, first_rows), 1e-4, None),
+    ]
+
+
+def explain_collated_change(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> str:
+    """Which collated batch changed first, and whether its shapes did."""
+    if len(old) != len(new):
+        return f"{len(new)} batches now, {len(old)} stored"
+    for index, (a, b) in enumerate(zip(old, new)):
+        if a != b:
+            shapes = ("shapes now " + ", ".join(f"{k} {v}" for k, v in b["shapes"].items())
+                      + " (stored " + ", ".join(f"{k} {v}" for k, v in a["shapes"].items()) + ")"
+                      if a["shapes"] != b["shapes"] else "same shapes, other values")
+            return f"first changed batch: {index} of {len(new)} ({shapes})"
+    return "the batches are equal"

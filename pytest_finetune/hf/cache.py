@@ -41,6 +41,23 @@ class DataCacheWarning(UserWarning):
     """A cached copy of a task's data (raw or tokenized) was found corrupt and rebuilt."""
 
 
+@contextlib.contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """No progress bar or log line from ``datasets`` in the block ("Generating train split",
+    "Saving the dataset"): validated data is written where nobody watches; settings restored."""
+    from datasets.utils import logging as datasets_logging
+
+    bars, level = datasets.is_progress_bar_enabled(), datasets_logging.get_verbosity()
+    datasets.disable_progress_bars()
+    datasets_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        datasets_logging.set_verbosity(level)
+        if bars:
+            datasets.enable_progress_bars()
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "pytest-finetune"
@@ -138,7 +155,8 @@ def _save(target: Path, splits: dict[str, Dataset], source_digest: str) -> None:
     except OSError as exc:
         raise _cache_error("write to", target.parent, exc) from None
     try:
-        DatasetDict(splits).save_to_disk(str(tmp))
+        with quiet_datasets():
+            DatasetDict(splits).save_to_disk(str(tmp))
         (tmp / MANIFEST_NAME).write_text(dumps_json(_manifest(tmp, source_digest)), encoding="utf-8")
         if os.path.lexists(target):
             stale = target.with_name(f".tmp-stale-{uuid.uuid4().hex}")

@@ -3,7 +3,7 @@
 Hooks live in ``hooks``, fixtures in one module per family; they are re-exported here
 because pytest collects hooks and fixtures from the entry-point module itself.
 """
-from pytest_finetune.plugin.baseline_fixtures import finetune_baseline  # noqa: F401
+from pytest_finetune.plugin.baseline_fixtures import finetune_baseline, finetune_drift  # noqa: F401
 from pytest_finetune.plugin.data_fixtures import (data_collator, eval_dataloader,  # noqa: F401
                                                   finetune_config, finetune_model_inputs, finetune_raw,
                                                   finetune_settings, finetune_task, finetune_tokenized,

@@ -18,6 +18,8 @@ from pytest_finetune.baselines.scenario import scenario_name, scenario_of
 from pytest_finetune.baselines.store import baseline_path
 from pytest_finetune.config.settings import FinetuneSettings
 from pytest_finetune.errors import BaselineError
+from pytest_finetune.plugin.registrations import registry_of
+from pytest_finetune.plugin.failures import one_line_failure
 from pytest_finetune.plugin.run_fixtures import get_run
 from pytest_finetune.plugin.stash import run_id_of
 from pytest_finetune.report.events import ComparisonEvent, FingerprintEvent, ResultEvent, UpdatedEvent, UsedEvent, as_property
@@ -57,10 +59,12 @@ class BaselineChecker:
         return outcome.comparison
 
     def check_fingerprint(self, model: str, name: str, current: Any,
-                          explain: Callable[[Any, Any], str] | None = None, atol: float = 0.0) -> None:
-        """Compare ``current`` with the stored fingerprint ``name`` of this model's drift file."""
+                          explain: Callable[[Any, Any], str] | None = None, atol: float = 0.0,
+                          task: str = "mrpc") -> None:
+        """Compare ``current`` with the stored fingerprint ``name`` of this task's and model's
+        drift file (``<task>-<model>-fingerprints.json``)."""
         outcome = self._run(lambda: checks.check_fingerprint(
-            self.settings.baselines, model, name, current, self.mode, explain, atol))
+            self.settings.baselines, model, name, current, self.mode, explain, atol, task))
         if outcome.compared_with is not None:
             self._emit(FingerprintEvent(name, outcome.compared_with.name, current, atol,
                                         outcome.status == "failed", outcome.detail))
@@ -95,3 +99,74 @@ def finetune_baseline(request: pytest.FixtureRequest, finetune_settings: Finetun
     """``finetune_baseline.check(result)``: compare with the stored baseline (or update it
     under ``--finetune-update-baselines``); failures show baseline vs now vs allowed."""
     return BaselineChecker(request, finetune_settings)
+
+
+class TaskDrift:
+    """``finetune_drift.check(task=None)``: a task's drift guards, no training needed."""
+
+    def __init__(self, request: pytest.FixtureRequest, settings: FinetuneSettings, baseline: BaselineChecker) -> None:
+        self.request, self.settings, self.baseline = request, settings, baseline
+
+    def check(self, task: Any = None) -> None:
+        """The task's drift fingerprints against the stored ones (what ``AutoTokenizer``
+        resolved, the tokenized validation split, the first collated batches, the untrained
+        model's logits on the first validation rows: ``baselines.fingerprints.task_fingerprints``),
+        then the padding properties of those batches on its tokenizer and collator. Every
+        drifted fingerprint is reported, not only the first; ``--finetune-update-baselines``
+        records them."""
+        __tracebackhide__ = True
+        from transformers import set_seed
+
+        from pytest_finetune.baselines.fingerprints import task_fingerprints
+        from pytest_finetune.baselines.scenario import model_label
+        from pytest_finetune.mrpc.modeling import load_tokenizer
+        from pytest_finetune.plugin.data_fixtures import load_task_data
+
+        from pytest_finetune.runs.progress import quiet_libraries
+
+        config, settings = self.request.config, self.settings
+        with one_line_failure(), quiet_libraries((config.getoption("verbose", 0) or 0) > 0):
+            chosen = registry_of(config).task(settings.task if task is None else task)
+            tokenizer = load_tokenizer(settings.model, trust_remote_code=settings.trust_remote_code)
+            ready = chosen.tokenize(load_task_data(config, settings, chosen), tokenizer)
+            collator = chosen.collator(tokenizer)
+            set_seed(0)  # a classification head is freshly drawn
+            model = chosen.load_model(settings.model, trust_remote_code=settings.trust_remote_code)
+        failures = []
+        for name, value, atol, explain in task_fingerprints(chosen, ready, tokenizer, collator, model):
+            try:
+                self.baseline.check_fingerprint(model_label(settings.model), name, value, explain, atol,
+                                                task=chosen.name)
+            except pytest.fail.Exception as exc:
+                failures.append(str(exc.msg))
+        failures += collation_problems(ready["validation"], collator, tokenizer)
+        if failures:
+            pytest.fail("\n".join(failures), pytrace=False)
+
+
+def collation_problems(split: Any, collator: Any, tokenizer: Any, count: int = 32) -> list[str]:
+    """The padding properties (``checks.properties``) on the first ``count`` rows of a task's
+    split, batched by 8 through its own collator: one line per broken batch."""
+    from pytest_finetune.checks.properties import check_mask_lengths, check_padded_shapes, check_padding_values
+
+    rows = [dict(row) for row in split.with_format(None).select(range(min(count, len(split))))]
+    problems = []
+    for start in range(0, len(rows), 8):
+        features = rows[start:start + 8]
+        batch = collator([dict(f) for f in features])
+        for check in (lambda: check_padded_shapes(batch, features), lambda: check_padding_values(batch, features, tokenizer),
+                      lambda: check_mask_lengths(batch, features)):
+            try:
+                check()
+            except AssertionError as exc:
+                problems.append(f"collation of rows {start}..{start + len(features) - 1}: {exc}")
+    return problems
+
+
+@pytest.fixture
+def finetune_drift(request: pytest.FixtureRequest, finetune_settings: FinetuneSettings,
+                   finetune_baseline: BaselineChecker) -> TaskDrift:
+    """``finetune_drift.check(task="mine")``: the task's tokenizer, tokenization, collation and
+    untrained logits against their stored fingerprints, and its batches' padding properties
+    (default task: the session's)."""
+    return TaskDrift(request, finetune_settings, finetune_baseline)

@@ -19,6 +19,7 @@ import pytest
 from pytest_finetune.plugin.availability import require_data
 from pytest_finetune.errors import FinetuneError
 from pytest_finetune.config.settings import FinetuneSettings
+from pytest_finetune.plugin.failures import one_line_failure
 from pytest_finetune.plugin.registrations import registry_of
 from pytest_finetune.plugin.stash import settings_of
 from pytest_finetune.tasks.base import Task
@@ -48,30 +49,24 @@ def finetune_config(finetune_settings: FinetuneSettings) -> FinetuneSettings:
 @pytest.fixture(scope="session")
 def finetune_task(pytestconfig: pytest.Config, finetune_settings: FinetuneSettings) -> Task:
     """The session's task (``--finetune-task``; default the built-in MRPC)."""
-    try:
+    with one_line_failure():
         return registry_of(pytestconfig).task(finetune_settings.task)
-    except FinetuneError as exc:
-        problem = str(exc)
-    pytest.fail(problem, pytrace=False)
 
 
-def _raw(config: pytest.Config, settings: FinetuneSettings, task: Task) -> DatasetDict:
+def load_task_data(config: pytest.Config, settings: FinetuneSettings, task: Task) -> DatasetDict:
     """A task's validated raw splits, loaded once per session and task."""
     loaded = config.stash.setdefault(_RAW, {})
     if task.name not in loaded:
-        source = require_data(task.data_source(settings.data), settings.ci_require_data)
-        try:
+        with one_line_failure():
+            source = require_data(task.data_source(settings.data), settings.ci_require_data)
             loaded[task.name] = task.load(source, settings.cache_dir)
-        except FinetuneError as exc:
-            problem = str(exc)
-            pytest.fail(problem, pytrace=False)
     return loaded[task.name]
 
 
 @pytest.fixture(scope="session")
 def finetune_raw(pytestconfig: pytest.Config, finetune_settings: FinetuneSettings, finetune_task: Task) -> DatasetDict:
     """The session task's validated raw splits (train, validation); MRPC skips without data."""
-    return _raw(pytestconfig, finetune_settings, finetune_task)
+    return load_task_data(pytestconfig, finetune_settings, finetune_task)
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +80,7 @@ def mrpc_raw(pytestconfig: pytest.Config, finetune_settings: FinetuneSettings) -
     """MRPC with the Hub's columns (sentence1, sentence2, label, idx); skips without data."""
     from pytest_finetune.tasks.builtin import MRPC
 
-    return _raw(pytestconfig, finetune_settings, MRPC)
+    return load_task_data(pytestconfig, finetune_settings, MRPC)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from pytest_finetune.errors import FinetuneError
 from pytest_finetune.runs import RunConfig, RunResult
 from pytest_finetune.runs.config import session_run_config
 from pytest_finetune.config.settings import FinetuneSettings
+from pytest_finetune.plugin.failures import one_line_failure
 from pytest_finetune.plugin.registrations import registry_of
 from pytest_finetune.plugin.stash import PROGRESS, run_cache_of
 from pytest_finetune.runs.runners import bind
@@ -59,13 +60,10 @@ def get_run(config: pytest.Config, settings: FinetuneSettings, run_config: RunCo
 
 def _run_config(config: pytest.Config, settings: FinetuneSettings, runner: Any, profile: str,
                 task: Any = None, **overrides: Any) -> RunConfig:
-    try:
+    with one_line_failure():
         bound = bind(registry_of(config), runner, settings.task if task is None else task,
                      overrides.pop("data", settings.data))
         return session_run_config(settings, bound.pop("runner"), profile, **bound, **overrides)
-    except FinetuneError as exc:
-        problem = str(exc)
-    pytest.fail(problem, pytrace=False)  # outside the except block: pytest shows the line once
 
 
 @pytest.fixture(scope="session")

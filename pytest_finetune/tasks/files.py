@@ -9,15 +9,15 @@ a user fixing an export needs; no library traceback reaches them.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from pytest_finetune.errors import DataError
+from pytest_finetune.hf.cache import quiet_datasets
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -42,23 +42,6 @@ def shown(value: Any) -> str:
     return "null" if value is None else f"{text} ({type(value).__name__})"
 
 
-@contextlib.contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """No "Generating train split" bar or log line from ``load_dataset`` while a file is read."""
-    import datasets
-    from datasets.utils import logging as datasets_logging
-
-    bars, level = datasets.is_progress_bar_enabled(), datasets_logging.get_verbosity()
-    datasets.disable_progress_bars()
-    datasets_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        datasets_logging.set_verbosity(level)
-        if bars:
-            datasets.enable_progress_bars()
-
-
 def _header(path: Path, delimiter: str) -> tuple[list[str], bool]:
     """The header's column names, and whether a row follows it."""
     try:
@@ -77,7 +60,7 @@ def _load(fmt: str, path: Path, **kwargs: Any) -> dict[str, list]:
     import datasets
 
     builder = {"csv": "csv", "tsv": "csv", "jsonl": "json", "parquet": "parquet"}[fmt]
-    with tempfile.TemporaryDirectory(prefix="pytest-finetune-read-") as scratch, _quiet_datasets():
+    with tempfile.TemporaryDirectory(prefix="pytest-finetune-read-") as scratch, quiet_datasets():
         table = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=scratch, **kwargs)
         return table.to_dict()
 
