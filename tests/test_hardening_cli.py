@@ -523,8 +523,13 @@ def test_every_option_of_every_subcommand_has_help():
             assert action.help and action.help != argparse.SUPPRESS, f"{name} {action.option_strings or action.dest}"
 
 
-def test_readme_documents_the_exit_codes():
-    readme = (ROOT / "README.md").read_text()
+def _documentation() -> str:
+    """The README and the docs/ pages it links to: where the user reads."""
+    return "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+
+
+def test_the_docs_document_the_exit_codes():
+    readme = _documentation()
     for line in exit_codes.EPILOG.splitlines()[1:]:
         code, meaning = line.split(None, 1)
         assert re.search(rf"\|\s*`?{code}`?\s*\|", readme), f"README lacks exit code {code}"
@@ -555,7 +560,7 @@ def test_orphan_temp_files_are_ignored_and_old_ones_cleaned(tmp_path):
 
 def test_gitignore_guidance_covers_temporary_and_obtained_files():
     assert ".*.tmp" in (ROOT / ".gitignore").read_text().split()
-    readme = (ROOT / "README.md").read_text()
+    readme = _documentation()
     assert "*.obtained.json" in readme and ".*.tmp" in readme
 
 
