@@ -71,8 +71,9 @@ def _library_problem(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:200]}"
 
 
-def _first_bad_json_line(path: Path, columns: Sequence[str]) -> str | None:
-    """Where a JSON Lines file that ``datasets`` refused goes wrong, found line by line."""
+def _first_bad_json_line(path: Path, columns: Sequence[str], texts: Sequence[str]) -> str | None:
+    """Where a JSON Lines file that ``datasets`` refused goes wrong, found line by line
+    (older ``datasets`` refuse a column whose values change type; newer ones read it)."""
     types: dict[str, type] = {}
     try:
         lines = path.read_text(encoding="utf-8-sig").split("\n")
@@ -90,6 +91,8 @@ def _first_bad_json_line(path: Path, columns: Sequence[str]) -> str | None:
         if not isinstance(record, dict):
             return f"row {row}: expected a JSON object per line, found {type(record).__name__}"
         for column in columns:
+            if column in texts and column in record and text_problem(record[column]):
+                return f"row {row}: column {column}: expected {text_problem(record[column])}, found {shown(record[column])}"
             if column in record and record[column] is not None:
                 seen = types.setdefault(column, type(record[column]))
                 if seen is not type(record[column]):
@@ -98,8 +101,9 @@ def _first_bad_json_line(path: Path, columns: Sequence[str]) -> str | None:
     return None
 
 
-def read_table(path: Path, columns: Sequence[str]) -> dict[str, list]:
-    """The file's rows as columns; ``columns`` are the ones the task needs (named in errors).
+def read_table(path: Path, columns: Sequence[str], texts: Sequence[str] = ()) -> dict[str, list]:
+    """The file's rows as columns; ``columns`` are the ones the task needs (named in errors),
+    ``texts`` those of them that hold text.
 
     The file must exist and hold a header (CSV/TSV) or fields (JSON Lines, parquet) with
     every needed column; values are returned as read (checked by the caller).
@@ -128,7 +132,7 @@ def read_table(path: Path, columns: Sequence[str]) -> dict[str, list]:
     try:
         table = _load(fmt, path, **kwargs)
     except Exception as exc:  # pandas, pyarrow and datasets raise many types for a broken file
-        where = _first_bad_json_line(path, columns) if fmt == "jsonl" else None
+        where = _first_bad_json_line(path, columns, texts) if fmt == "jsonl" else None
         if where:
             raise DataError(f"{path}: {where}") from None
         raise DataError(f"{path}: not a readable {fmt} file ({_library_problem(exc)})") from None

@@ -124,7 +124,7 @@ class TextClassification:
 
     def _read_split(self, split: str, path: Path) -> dict[str, list]:
         fmt = data_format(path)
-        table = read_table(path, [*self.text_columns, self.label_column])
+        table = read_table(path, [*self.text_columns, self.label_column], self.text_columns)
         out: dict[str, list] = {TEXT: [], PAIR: [], LABEL: []}
         kind = None
         for row, values in enumerate(zip(*table.values()), start=1):
