@@ -17,7 +17,7 @@ from pytest_finetune.baselines.compare import Comparison
 from pytest_finetune.baselines.scenario import scenario_name, scenario_of
 from pytest_finetune.baselines.store import baseline_path
 from pytest_finetune.config.settings import FinetuneSettings
-from pytest_finetune.errors import BaselineError
+from pytest_finetune.errors import FinetuneError
 from pytest_finetune.plugin.run_fixtures import get_run
 from pytest_finetune.plugin.stash import run_id_of
 from pytest_finetune.report.events import ComparisonEvent, FingerprintEvent, ResultEvent, UpdatedEvent, UsedEvent, as_property
@@ -40,6 +40,11 @@ class BaselineChecker:
 
     def check(self, result: RunResult) -> Comparison | None:
         """Fail if ``result`` is below its baseline; in update mode, (re)write the baseline."""
+        __tracebackhide__ = True
+        if not isinstance(result, RunResult):
+            shown = repr(result) if len(repr(result)) <= 60 else repr(result)[:57] + "..."
+            pytest.fail(f"finetune_baseline.check: expected the RunResult that finetune_run(...) returns, "
+                        f"got {type(result).__name__} {shown}", pytrace=False)
         name = scenario_name(scenario_of(result.config, result.device))
         folder = self.settings.baselines
         self._emit(ResultEvent(name, baseline_path(folder, scenario_of(result.config, result.device)).name,
@@ -70,7 +75,7 @@ class BaselineChecker:
     def _run(self, check: Callable[[], CheckOutcome], hint_extra: str = "") -> CheckOutcome:
         try:
             outcome = check()
-        except BaselineError as exc:
+        except FinetuneError as exc:  # a broken baseline file, a lock folder in the way
             problem = str(exc)  # failed outside the except block: pytest shows it once
         else:
             problem = None
