@@ -8,7 +8,7 @@ compared check by check (``pytest-finetune upgrade``) without a second report fo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pytest_finetune._io import write_json
 from pytest_finetune.baselines.store import stored_baselines
@@ -116,8 +116,12 @@ class SessionReport:
         stored = {p.name for p in stored_baselines(folder)}
         return sorted(stored - self.used_files)
 
-    def write(self, path: Path, k: float, root: Path | None = None) -> list[Path]:
+    def write(self, path: Path, k: float, root: Path | None = None,
+              warn: Callable[[str], None] | None = None) -> list[Path]:
         """The JSON report, and a loss-curve PNG per scenario beside it.
+
+        The JSON first: a picture that cannot be written (a full disk) is passed to ``warn``
+        (or raised without it), after the report that holds every verdict is in place.
 
         Paths inside it (test messages name baseline files) are made relative to ``root``
         (the project folder) and the home folder is written ``~``: a report is shared as a
@@ -135,8 +139,13 @@ class SessionReport:
         for scenario, result in self.results.items():
             baseline = self.comparisons.get(scenario, {}).get("baseline")
             png = path.with_name(f"{path.stem}-{scenario}.png")
-            written.append(plot_loss_curves(png, {f"now (seed {result['config']['seed']})": result["losses"]},
-                                            scenario, baseline, k))
+            try:
+                written.append(plot_loss_curves(png, {f"now (seed {result['config']['seed']})": result["losses"]},
+                                                scenario, baseline, k))
+            except OSError as exc:
+                if warn is None:
+                    raise
+                warn(f"cannot write the picture {png} ({exc.strerror or exc}); the report holds the verdicts")
         return written
 
 

@@ -15,7 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
 from pytest_finetune.mrpc.data import load_mrpc
 from pytest_finetune.mrpc.metric import LOCAL_METRIC, MetricChoice, choose_metric
-from pytest_finetune.mrpc.modeling import load_model, load_tokenizer, pick_device
+from pytest_finetune.mrpc.modeling import load_model, load_tokenizer, pick_device, check_config_fields
 from pytest_finetune.mrpc.preprocessing import make_collator, model_inputs, tokenize_mrpc
 from pytest_finetune.runs import perturb
 from pytest_finetune.runs.config import RunConfig
@@ -63,6 +63,7 @@ def prepare(config: RunConfig, cache_dir: str | None = None) -> Prepared:
     if config.eval_limit:
         evaluation = evaluation.select(range(min(config.eval_limit, len(evaluation))))
     train = perturb.train_split(config, train)
+    check_config_fields(config.model, dict(config.config_overrides), config.trust_remote_code)
     set_seed(config.seed)  # the new classification head is drawn from the global RNG
     model = load_model(config.model, num_labels=2, trust_remote_code=config.trust_remote_code,
                        **model_overrides(config))
