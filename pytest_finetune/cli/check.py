@@ -38,6 +38,7 @@ import pytest
 
 import pytest_finetune.guard
 from pytest_finetune.cli import exit_codes
+from pytest_finetune.cli.preflight import check_inputs
 from pytest_finetune.config.options import OPTIONS_BY_DEST, SESSION_OPTIONS, resolve
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.runs.config import PROFILES
@@ -110,20 +111,17 @@ def pytest_arguments(profile: str = "tiny", report: str | os.PathLike | None = N
     return args + list(extra)
 
 
-def _preflight(profile: str, data: str | None) -> None:
-    """Stop before pytest starts when no check could run: one line instead of all skips."""
-    from pytest_finetune.plugin.availability import data_unavailable_reason
-
-    source = resolve(OPTIONS_BY_DEST["data"], data, None)
-    reason = data_unavailable_reason(str(source))
-    if reason:
-        raise ConfigError(reason)
+def _preflight(profile: str, options: Mapping[str, str | None]) -> None:
+    """Stop before pytest starts when no check could measure anything: one line (exit 2)
+    instead of every check failing alike (a GPU profile without a GPU, a model that does
+    not load, data that does not read, no data at all)."""
     if profile == "gpu":
         import torch
 
         if not torch.cuda.is_available():
             raise ConfigError("--profile gpu: this machine has no CUDA device (torch.cuda.is_available() "
                              "is False); run it on a GPU runner")
+    check_inputs({**options, "profile": profile})
 
 
 def _cache_dir(cache_dir: str | None) -> Path:
@@ -174,7 +172,7 @@ def check(profile: str = "tiny", report: str | os.PathLike | None = None,
     Raises ConfigError (exit code 2) when the input cannot work, before pytest starts.
     """
     args = pytest_arguments(profile, report, options, extra)
-    _preflight(profile, (options or {}).get("data"))
+    _preflight(profile, options or {})
     watch = _Watch()
     with _writes_kept_out_of_the_package(_cache_dir((options or {}).get("cache_dir"))):
         status = pytest.main(args, plugins=[watch])

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from pytest_finetune._io import atomic_write_text
+from pytest_finetune.cli.preflight import check_inputs
 from pytest_finetune.compat.known_issues import KNOWN_ISSUES
 from pytest_finetune.config.options import (OPTIONS_BY_DEST, SESSION_OPTIONS, output_file_problem,
                                             output_folder_problem, resolve)
@@ -97,6 +98,7 @@ def upgrade(args: argparse.Namespace, out: TextIO | None = None) -> int:
     sides = build_sides(args.old, args.new)
     options = _forwarded_options(args)
     _check_outputs(args)
+    check_inputs(vars(args))  # the model loads and the data reads, here, before anything is built
     cache = resolve(OPTIONS_BY_DEST["cache_dir"], getattr(args, "cache_dir", None), None)
     builder = EnvBuilder(Path(cache).expanduser() if cache else default_cache_dir(), progress, args.installer)
     for side in sides:
