@@ -102,8 +102,8 @@ def builder(tmp_path, monkeypatch):
     built = []
 
     def fake_build(self, side, path, label):
-        path.mkdir(parents=True)
-        (path / "venv").mkdir()
+        (path / "venv" / "bin").mkdir(parents=True)
+        (path / "venv" / "bin" / "python").write_text("")
         built.append(path)
         return Env(side, path, {"transformers": "x"}, False, 0.0, self.installer)
 
@@ -124,6 +124,30 @@ def test_complete_env_is_reused_and_half_built_env_is_rebuilt(builder):
     (first.path / "leftover").write_text("half")
     rebuilt = builder.ensure(side)
     assert not rebuilt.reused and not (rebuilt.path / "leftover").exists() and len(builder.built) == 2
+
+
+@pytest.mark.parametrize("damage", ["complete.json cut short", "complete.json a list", "complete.json without versions",
+                                    "venv/ deleted"])
+def test_a_damaged_environment_is_rebuilt_not_trusted(builder, damage):
+    import io
+
+    said = builder.progress.stream = io.StringIO()
+    side, _ = build_sides(["transformers==4.57.6"], ["transformers==5.24.0"])
+    first = builder.ensure(side)
+    marker = first.path / MARKER
+    if damage == "complete.json cut short":
+        marker.write_text(marker.read_text()[:20])
+    elif damage == "complete.json a list":
+        marker.write_text("[]")
+    elif damage == "complete.json without versions":
+        marker.write_text(json.dumps({"built_at": "x", "installer": "uv"}))
+    else:
+        import shutil
+
+        shutil.rmtree(first.path / "venv")
+    again = builder.ensure(side)
+    assert not again.reused and len(builder.built) == 2 and (again.path / MARKER).is_file()
+    assert f"[old] environment {first.path.name}: damaged: " in said.getvalue() and "rebuilding" in said.getvalue()
 
 
 def test_env_subprocess_does_not_inherit_pythonpath(tmp_path, monkeypatch):
@@ -163,3 +187,19 @@ def test_source_digest_changes_when_the_guard_code_does(tmp_path, monkeypatch):
     assert envs.source_digest() != before
     monkeypatch.setattr(envs, "_source_tree", lambda: None)  # installed from a wheel: nothing to watch
     assert envs.source_digest() is None
+
+
+def test_source_digest_covers_code_not_results_a_test_run_leaves(tmp_path, monkeypatch):
+    """Another session in the same checkout writes and removes obtained results in the
+    packaged baselines folder; the guard code the two sides run did not change."""
+    defaults = tmp_path / "pytest_finetune" / "baselines" / "defaults"
+    defaults.mkdir(parents=True)
+    (defaults / "mrpc-m-loop-tiny-cpu-fp32.json").write_text("{}")
+    monkeypatch.setattr(envs, "_source_tree", lambda: tmp_path)
+    before = envs.source_digest()
+    (defaults / "mrpc-m-loop-tiny-cpu-fp32.obtained.json").write_text('{"new": 1}')
+    (defaults / ".mrpc-m-loop-tiny-cpu-fp32.json.a1b2c3d4.tmp").write_text("half")
+    (defaults / ".mrpc-m-loop-tiny-cpu-fp32.json.a1b2c3d4.json").write_text("hidden")
+    assert envs.source_digest() == before
+    (defaults / "mrpc-m-loop-tiny-cpu-fp32.json").write_text('{"changed": 1}')
+    assert envs.source_digest() != before

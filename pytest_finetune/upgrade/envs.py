@@ -26,12 +26,12 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from pytest_finetune._io import atomic_write_text
+from pytest_finetune._io import atomic_write_text, read_json
 from pytest_finetune.upgrade.progress import Progress
 from pytest_finetune.upgrade.specs import Side, UpgradeInputError
 
@@ -173,7 +173,10 @@ def source_digest() -> str | None:
         return None
     digest = hashlib.sha256()
     for path in sorted((tree / "pytest_finetune").rglob("*")):
-        if path.is_file() and path.suffix in (".py", ".json", ".ini"):
+        # Code and the packaged baselines; not what a test run writes and removes there
+        # meanwhile (``*.obtained.json``, hidden temporary files), which is no guard code.
+        if path.is_file() and path.suffix in (".py", ".json", ".ini") \
+                and not path.name.endswith(".obtained.json") and not path.name.startswith("."):
             digest.update(str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -235,6 +238,26 @@ def unresolvable_reason(log_text: str) -> str | None:
     return "the requirements cannot be resolved together"
 
 
+def reusable(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """The environment's ``complete.json`` when the folder can be reused as it is; else None
+    and what to say while it is rebuilt. A marker that is cut short, unreadable or lacks a
+    field, or a folder whose interpreter is gone (``venv/`` deleted), means a damaged
+    environment: rebuilt, never trusted and never a traceback."""
+    marker = path / MARKER
+    if not marker.is_file():
+        return None, "incomplete (an earlier build stopped before the end), rebuilding"
+    try:
+        info = read_json(marker, EnvBuildError, "rebuilding")
+    except EnvBuildError as exc:
+        return None, f"damaged: {exc}"
+    if not isinstance(info, dict) or not isinstance(info.get("versions"), dict) \
+            or not all(isinstance(info.get(key), str) for key in ("built_at", "installer")):
+        return None, f"damaged: {marker} lacks versions, built_at or installer; rebuilding"
+    if not (path / "venv" / "bin" / "python").exists():
+        return None, f"damaged: {path / 'venv' / 'bin' / 'python'} is missing; rebuilding"
+    return info, ""
+
+
 class EnvBuilder:
     def __init__(self, cache_root: Path, progress: Progress, installer: str = "auto") -> None:
         self.root = Path(cache_root).expanduser() / "envs"
@@ -263,13 +286,17 @@ class EnvBuilder:
         label = f"[{side.label}] environment {path.name}"
         with FileLock(str(path) + ".lock"):
             marker = path / MARKER
-            if marker.is_file() and not rebuild:
-                info = json.loads(marker.read_text(encoding="utf-8"))
+            info, problem = (None, "rebuilding") if rebuild else reusable(path)
+            if info is not None:
                 self.progress.say(f"{label}: reused (built {info['built_at']} by {info['installer']})")
                 return Env(side, path, info["versions"], True, 0.0, info["installer"])
             if path.exists():
-                self.progress.say(f"{label}: {'rebuilding' if rebuild else 'incomplete, rebuilding'}")
-                shutil.rmtree(path)
+                self.progress.say(f"{label}: {problem}")
+                try:
+                    shutil.rmtree(path)
+                except OSError as exc:
+                    raise EnvBuildError(f"{label}: cannot remove {path} to rebuild it "
+                                        f"({exc.strerror or exc}); delete it by hand") from None
             started = time.monotonic()
             env = self._build(side, path, label)
             env.build_s = time.monotonic() - started
@@ -303,6 +330,9 @@ class EnvBuilder:
                        [self.uv, "pip", "install", "--python", python, *index, "--no-deps", *self.own.install_args],
                        log, side)
         else:
+            self.progress.say(f"{label}: pip installs a full copy of torch and every other package into "
+                              "each environment (about 1.9 GB each with the CPU torch wheel); uv links one "
+                              "shared copy instead: pip install 'pytest-finetune[upgrade]'")
             self._step(f"{label}: creating venv", [sys.executable, "-m", "venv", venv], log, side)
             self._step(f"{label}: installing {' '.join(side.requirements)} (pip)",
                        [python, "-m", "pip", "install", "-r", requirements], log, side)
