@@ -67,7 +67,7 @@ def library_message(exc: BaseException) -> str:
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelError(f"{path}: unreadable {path.name} ({library_message(exc)})") from None
     if not isinstance(data, dict):
         raise ModelError(f"{path}: expected a JSON object in {path.name}, found {type(data).__name__}")
