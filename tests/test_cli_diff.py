@@ -45,16 +45,18 @@ def test_run_files_of_two_models_are_two_scenarios(tmp_path, capsys):
 
 
 def test_a_run_file_meets_the_report_and_the_stored_band_of_its_scenario(tmp_path, capsys):
-    seeds = [make_result(runner="loop", profile="tiny", seed=s, accuracy=a) for s, a in ((42, 0.74), (43, 0.8), (44, 0.86))]
+    seeds = [make_result(runner="loop", profile="tiny", seed=seed, accuracy=accuracy)
+             for seed, accuracy in ((42, 0.74), (43, 0.8), (44, 0.86))]
     scenario = scenario_of(seeds[0].config, "cpu")
     (tmp_path / "baselines").mkdir()
     write(baseline_path(tmp_path / "baselines", scenario), build_baseline(seeds, scenario, 3.0))
-    report = write(tmp_path / "report.json", {"results": {EMBEDDED_LOOP_TINY: make_result(runner="loop",
-                                                                                          profile="tiny").to_dict()}})
+    entry = make_result(runner="loop", profile="tiny").to_dict()
+    report = write(tmp_path / "report.json", {"results": {EMBEDDED_LOOP_TINY: entry}})
     new = run_file(tmp_path / "new.json", accuracy=0.7)
     code, out, _ = diff(capsys, report, new, "--baselines", "baselines")
     assert code == 0 and "only in" not in out, out
-    assert f"{EMBEDDED_LOOP_TINY}: band width from baselines/{EMBEDDED_LOOP_TINY}.json's seed spread (3 seed(s))" in out
+    band = f"{EMBEDDED_LOOP_TINY}: band width from baselines/{EMBEDDED_LOOP_TINY}.json's seed spread (3 seed(s))"
+    assert band in out
     accuracy = [line for line in out.splitlines() if line.startswith(EMBEDDED_LOOP_TINY + "  accuracy  ")][0]
     assert ">= 0.6200" in accuracy and accuracy.rstrip().endswith("ok")  # 0.8 -> 0.7: inside the 3-seed band
 

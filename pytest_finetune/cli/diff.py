@@ -85,12 +85,12 @@ def read_report(path: str) -> dict[str, Any]:
         return {name: result_from(path, f"results.{name}", entry) for name, entry in results.items()}
     if isinstance(data, dict) and "config" in data:
         result = result_from(path, "", data)
-        return {run_scenario_name(result, data): result}
+        return {run_scenario_name(result): result}
     raise ReportError(f"{path}: neither a --finetune-report file (key 'results') nor a run's "
                       "result JSON (key 'config')")
 
 
-def run_scenario_name(result, data: dict[str, Any]) -> str:
+def run_scenario_name(result) -> str:
     """The scenario name of a stored run record, as ``baselines.scenario`` names a live run.
 
     The record names its model by content already (``model_source``: the label itself, or

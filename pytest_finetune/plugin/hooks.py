@@ -49,9 +49,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                             dest=f"finetune_{option.dest}", help=f"{option.help}{env}")
             for value in dict.fromkeys(value for _, value in option.flags):
                 names = [flag for flag, same in option.flags if same == value]
-                group.addoption(*names, action="store_const", const=value, default=None,
-                                dest=f"finetune_{option.dest}", help=f"the same as {option.cli}"
-                                if value == option.const else f"{option.cli} with the value '{value}' (see above)")
+                same = f"the same as {option.cli}"
+                group.addoption(*names, action="store_const", const=value, default=None, dest=f"finetune_{option.dest}",
+                                help=same if value == option.const else f"{same}, value '{value}' (see above)")
             parser.addini(option.ini, help=option.help, default=None)
         else:
             group.addoption(option.cli, action="store", default=None, dest=f"finetune_{option.dest}",

@@ -111,9 +111,10 @@ def build_sides(old: Sequence[str] | None, new: Sequence[str]) -> tuple[Side, Si
     torch_version = current_versions(("torch",)).get("torch")
     sides = make_side("old", old_requirements, torch_version), make_side("new", new_requirements, torch_version)
     if _requirements(sides[0]) == _requirements(sides[1]):
-        raise UpgradeInputError(f"--old and --new name the same requirements ({' '.join(sides[1].requirements)}): "
-                                "both sides would be one environment and the verdict would compare it with "
-                                "itself; name the versions to move to in --new")
+        named = " ".join(sides[1].requirements)
+        raise UpgradeInputError(f"--old and --new name the same requirements ({named}): both sides would be "
+                                "one environment and the verdict would compare it with itself; name the "
+                                "versions to move to in --new")
     return sides
 
 
