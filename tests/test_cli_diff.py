@@ -19,7 +19,7 @@ def write(path, value):
 
 
 def run_file(path, **changes):
-    return write(path, make_result(runner="loop", profile="tiny", **changes).to_dict())
+    return write(path, make_result(runner="loop", profile="tiny", n_eval=408, **changes).to_dict())
 
 
 def diff(capsys, *argv):
@@ -45,12 +45,12 @@ def test_run_files_of_two_models_are_two_scenarios(tmp_path, capsys):
 
 
 def test_a_run_file_meets_the_report_and_the_stored_band_of_its_scenario(tmp_path, capsys):
-    seeds = [make_result(runner="loop", profile="tiny", seed=seed, accuracy=accuracy)
+    seeds = [make_result(runner="loop", profile="tiny", seed=seed, accuracy=accuracy, n_eval=408)
              for seed, accuracy in ((42, 0.74), (43, 0.8), (44, 0.86))]
     scenario = scenario_of(seeds[0].config, "cpu")
     (tmp_path / "baselines").mkdir()
     write(baseline_path(tmp_path / "baselines", scenario), build_baseline(seeds, scenario, 3.0))
-    entry = make_result(runner="loop", profile="tiny").to_dict()
+    entry = make_result(runner="loop", profile="tiny", n_eval=408).to_dict()
     report = write(tmp_path / "report.json", {"results": {EMBEDDED_LOOP_TINY: entry}})
     new = run_file(tmp_path / "new.json", accuracy=0.7)
     code, out, _ = diff(capsys, report, new, "--baselines", "baselines")

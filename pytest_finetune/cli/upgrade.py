@@ -15,11 +15,16 @@ def add_upgrade_parser(commands: Any, common: dict[str, Any],
     parser = commands.add_parser(
         "upgrade", help="is moving from the --old pins to the --new ones safe? (one verdict)",
         description="Build (or reuse) one environment per side with the given pip requirement "
-                    "specs, run the guard suite (pytest-finetune check) in each, and print one "
-                    "verdict: checks whose outcome changed, fingerprint drift, metrics and loss "
-                    "curves against the stored seed band, known upstream issues matched, and the "
-                    "versions on each side. Exit 0 safe, 1 regression. Environments live in "
-                    "--cache-dir's envs/ folder and are reused between calls.", **common)
+                    "specs, run the guard suite (pytest-finetune check) in each, compare the two "
+                    "sides' same-seed runs step by step and, where they moved, train seeds on both "
+                    "sides to judge quality; print one verdict: SAFE (nothing moved beyond the "
+                    "measured noise), CHANGED (the numerics moved, every correctness check holds and "
+                    "quality is not worse) or REGRESSION (a correctness check or known issue, or "
+                    "worse quality), with checks whose outcome changed, fingerprint drift, the seed "
+                    "comparison with its detectable effect, known upstream issues and the versions. "
+                    "Exit 0 safe or changed (4 for changed with --fail-on-change), 1 regression or "
+                    "checks failing on both sides. Environments live in --cache-dir's envs/ folder "
+                    "and are reused between calls.", **common)
     add_upgrade_arguments(parser)
     add_session_options(parser)
     return parser

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pytest_finetune._io import write_json
+from pytest_finetune.baselines.outcome import Outcome
 from pytest_finetune.baselines.store import stored_baselines
 from pytest_finetune.report.events import (ComparisonEvent, FingerprintEvent, KnownIssueEvent, ProgressLineEvent,
                                            ResultEvent, UpdatedEvent, events_in)
@@ -64,6 +65,18 @@ class SessionReport:
             elif isinstance(event, FingerprintEvent):
                 self.fingerprints[event.name] = {k: v for k, v in vars(event).items() if k != "kind"}
             self.used_files.add(event.file)
+
+    def outcome(self) -> Outcome:
+        """The session's outcome in the upgrade verdict's words: ``regression`` when a test
+        failed for any reason but a moved same-seed record (or a drifted fingerprint) whose
+        seed bands hold, ``changed`` when only such tests failed, else ``safe``."""
+        failing = {nodeid for nodeid, test in self.tests.items() if test["outcome"] in ("failed", "error")}
+        moved = {c.get("nodeid") for c in self.comparisons.values() if c.get("outcome") == Outcome.CHANGED.value}
+        moved |= {f.get("nodeid") for f in self.fingerprints.values() if f.get("drifted")}
+        if failing - moved:
+            return Outcome.REGRESSION
+        return Outcome.CHANGED if failing or any(c.get("outcome") == Outcome.CHANGED.value
+                                                 for c in self.comparisons.values()) else Outcome.SAFE
 
     def table_lines(self) -> list[str]:
         rows = [row for comp in self.comparisons.values() for row in comp["rows"]]
@@ -130,11 +143,15 @@ class SessionReport:
         from pytest_finetune.report.plots import plot_loss_curves
         from pytest_finetune.runs.result import library_versions
 
+        # The stored record stays out (it is in the baselines folder); its measured noise
+        # envelope goes in, so that two reports can be compared with each other, step by
+        # step, at the scenario's own noise (``pytest-finetune upgrade``).
         payload = {"results": self.results, "comparisons": {
-            name: {key: value for key, value in comp.items() if key != "baseline"}
+            name: {**{key: value for key, value in comp.items() if key != "baseline"},
+                   "noise": (comp.get("baseline") or {}).get("noise")}
             for name, comp in self.comparisons.items()},
             "fingerprints": self.fingerprints, "tests": self.tests, "versions": library_versions(),
-            "known_issues": self.known_issue_records()}
+            "known_issues": self.known_issue_records(), "outcome": self.outcome().value}
         written = [write_json(path, without_local_paths(payload, root))]
         for scenario, result in self.results.items():
             baseline = self.comparisons.get(scenario, {}).get("baseline")

@@ -129,6 +129,7 @@ def train_trainer(prepared: Prepared, progress: RunProgress | None = None) -> Ru
         )
         trainer.remove_callback(PrinterCallback)  # the dict per step; log_history keeps the numbers
         trainer.harness_config, trainer.step_losses = config, step_losses
+        perturb.rng(config)  # test hook: after Trainer.__init__ seeded the RNG; a no-op unless asked
         trainer.train()
     log = trainer.state.log_history
     steps = [entry for entry in log if "loss" in entry and "step" in entry]

@@ -1,17 +1,21 @@
 """``pytest-finetune upgrade``: is moving from the old pins to the new ones safe?
 
 Builds (or reuses) one environment per side, runs the guard suite (``pytest-finetune
-check``) in each, and prints one verdict. Returns 0 safe or 1 regression; raises a
-FinetuneError for bad input (the CLI's exit 2) and ``UpgradeFailed`` when an environment or
-a suite could not be built or run for another reason (exit 3, the line names the log).
-Every input, output path included, is checked before anything is built.
+check``) in each, compares the two sides' same-seed runs with each other and, where they
+moved, trains seeds on both sides to tell a quality-neutral change from a regression
+(``upgrade.seeds``, ``baselines.quality``); then prints one verdict (``upgrade.verdict``):
+SAFE or CHANGED (exit 0; 4 for CHANGED under ``--fail-on-change``), REGRESSION or FAILING
+(exit 1). Raises a FinetuneError for bad input (the CLI's exit 2) and ``UpgradeFailed``
+when an environment, a suite or the seed runs could not be built or run for another
+reason (exit 3, the line names the log). Every input, output path included, is checked
+before anything is built.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Mapping, Sequence, TextIO
 
 from pytest_finetune._io import atomic_write_text
 from pytest_finetune.cli.preflight import check_inputs
@@ -20,11 +24,13 @@ from pytest_finetune.config.options import (OPTIONS_BY_DEST, SESSION_OPTIONS, ou
                                             output_folder_problem, resolve)
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.runs.config import PROFILES
-from pytest_finetune.upgrade.envs import EnvBuilder, UpgradeFailed, source_digest
+from pytest_finetune.baselines.quality import compare_quality
+from pytest_finetune.upgrade.envs import Env, EnvBuilder, IndexSettings, UpgradeFailed, source_digest
+from pytest_finetune.upgrade.seeds import DEFAULT_SEEDS, quality_configs, train_seeds
 from pytest_finetune.upgrade.progress import Progress
 from pytest_finetune.upgrade.specs import DEFAULT_PACKAGES, build_sides
 from pytest_finetune.upgrade.suite import run_suite
-from pytest_finetune.upgrade.verdict import build_verdict
+from pytest_finetune.upgrade.verdict import CHANGED_EXIT, Verdict, build_verdict
 
 # Settings passed on to ``check`` in each environment; the cache folder is not: each
 # environment keeps its own data cache inside it (see ``Env.subprocess_env``).
@@ -49,6 +55,32 @@ def add_upgrade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--installer", choices=("auto", "uv", "pip"), default="auto",
                         help="uv when installed (auto), else venv + pip (default: %(default)s)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild both environments")
+    parser.add_argument("--index-url", metavar="URL", default=None,
+                        help="package index to install from instead of pip's configured one (a private index)")
+    parser.add_argument("--extra-index-url", metavar="URL", action="append", default=[],
+                        help="another package index to look in (repeatable)")
+    parser.add_argument("--find-links", metavar="PATH_OR_URL", action="append", default=[],
+                        help="a folder or page of wheels to install from (repeatable), e.g. your own builds")
+    parser.add_argument("--seeds", type=_seed_count, default=None, metavar="N",
+                        help="seeds per side when the same-seed runs moved and quality is judged from "
+                             f"seeds, 2..{MAX_SEEDS} (default by profile: "
+                             f"{', '.join(f'{k} {v}' for k, v in DEFAULT_SEEDS.items())})")
+    parser.add_argument("--fail-on-change", action="store_true",
+                        help=f"exit {CHANGED_EXIT} when the numerics changed but quality did not get worse "
+                             "(default: exit 0: CHANGED is not a regression)")
+
+
+MAX_SEEDS = 20
+
+
+def _seed_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number 2..{MAX_SEEDS}, got {text!r}") from None
+    if not 2 <= value <= MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"expected a whole number 2..{MAX_SEEDS} (a spread needs two), got {value}")
+    return value
 
 
 def mrpc_example_text(data: str) -> Callable[[int], str]:
@@ -79,6 +111,39 @@ def _forwarded_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def pin_surprises(envs: Sequence[Env]) -> list[str]:
+    """A line for each exact pin (``name==X``) that installed another version string: a local
+    build (``X+cpu``, ``X+mybuild``) matches ``==X`` and installers prefer it, so a side can
+    silently test another build than the user meant."""
+    from packaging.requirements import Requirement
+
+    lines = []
+    for env in envs:
+        for line in env.side.requirements:
+            requirement = Requirement(line)
+            pins = [spec.version for spec in requirement.specifier if spec.operator == "=="]
+            installed = env.versions.get(requirement.name)
+            if len(pins) == 1 and installed and installed != pins[0] and requirement.name != "torch":
+                lines.append(f"{env.side.label}: {line} installed {requirement.name} {installed} (a local build "
+                             f"matches the pin); ask for it with ==={pins[0]} to get exactly {pins[0]}")
+    return lines
+
+
+def package_sources(args: argparse.Namespace) -> IndexSettings:
+    """The user's package sources: a local folder must exist (a typo is bad input, not a
+    silent fall-back to the public index); paths become absolute (the installer runs elsewhere)."""
+    links = []
+    for link in getattr(args, "find_links", None) or []:
+        if "://" not in link:
+            path = Path(link).expanduser()
+            if not path.exists():
+                raise ConfigError(f"--find-links: {link} does not exist; expected a folder of wheels or a URL")
+            link = str(path.resolve())
+        links.append(link)
+    return IndexSettings(index_url=getattr(args, "index_url", None),
+                         extra_index_urls=list(getattr(args, "extra_index_url", None) or []), find_links=links)
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
     problem = output_folder_problem(Path(args.output))
     if problem:
@@ -90,21 +155,28 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def upgrade(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run the whole upgrade check; 0 safe, 1 regression."""
+    """Run the whole upgrade check; the verdict's exit code (0 safe or changed, 1 regression
+    or failing on both sides, 4 changed under ``--fail-on-change``)."""
     from pytest_finetune.mrpc.data import default_cache_dir
 
     out = out or sys.stdout
     progress = Progress()
     sides = build_sides(args.old, args.new)
+    sources = package_sources(args)
     options = _forwarded_options(args)
     _check_outputs(args)
     check_inputs(vars(args))  # the model loads and the data reads, here, before anything is built
     cache = resolve(OPTIONS_BY_DEST["cache_dir"], getattr(args, "cache_dir", None), None)
-    builder = EnvBuilder(Path(cache).expanduser() if cache else default_cache_dir(), progress, args.installer)
+    builder = EnvBuilder(Path(cache).expanduser() if cache else default_cache_dir(), progress, args.installer,
+                         sources)
     for side in sides:
         progress.say(f"{side.label}: {' '.join(side.requirements)}")
     envs = [builder.ensure(side, rebuild=args.rebuild) for side in sides]
+    surprises = pin_surprises(envs)
+    for line in surprises:
+        progress.say(line)
     source = source_digest()
+    suites_started = progress.elapsed()
     reports = [run_suite(env, args.profile, Path(args.output), progress, options) for env in envs]
     if source != source_digest():
         raise UpgradeFailed("pytest-finetune's source tree changed while the suites ran, so the two "
@@ -113,6 +185,13 @@ def upgrade(args: argparse.Namespace, out: TextIO | None = None) -> int:
     verdict = build_verdict(reports[0], reports[1], known_issues=KNOWN_ISSUES,
                             example_text=mrpc_example_text(str(resolve(OPTIONS_BY_DEST["data"], args.data, None))),
                             requirements={side.label: list(side.requirements) for side in sides})
+    verdict.timing["suites_s"] = round(progress.elapsed() - suites_started, 1)
+    verdict.notes.extend(surprises)
+    if verdict.escalations():
+        judge_quality(verdict, envs, reports, args, options, progress, source or builder.own.origin)
+    verdict.rerecord = (f"pytest-finetune check --profile {args.profile} --baselines "
+                        f"{options.get('baselines', 'baselines')} -- --finetune-update-baselines "
+                        "--finetune-seeds 3 (in the new environment)")
     out.write("\n" + verdict.text())
     for path, text in ((args.json_path, verdict.to_json()), (args.markdown, verdict.markdown())):
         if path:
@@ -120,6 +199,36 @@ def upgrade(args: argparse.Namespace, out: TextIO | None = None) -> int:
             progress.say(f"wrote {path}")
     timing = ", ".join(f"{env.side.label} env {'reused' if env.reused else f'built in {env.build_s:.0f}s'}"
                        for env in envs)
-    progress.say(f"exit {verdict.exit_code} ({'regression' if verdict.exit_code else 'safe'}); {timing}; "
-                 f"total {progress.elapsed():.0f}s")
-    return verdict.exit_code
+    code = verdict.exit_code(args.fail_on_change)
+    seeds = f", seeds {verdict.timing['seeds_s']:.0f}s" if "seeds_s" in verdict.timing else ""
+    progress.say(f"exit {code} ({verdict.outcome.value}); {timing}; suites {verdict.timing['suites_s']:.0f}s"
+                 f"{seeds}; total {progress.elapsed():.0f}s")
+    return code
+
+
+def judge_quality(verdict: Verdict, envs: Sequence[Env], reports: Sequence[Mapping[str, Any]],
+                  args: argparse.Namespace, options: Mapping[str, Any], progress: Progress, code: str) -> None:
+    """Train the seeds of every runner whose same-seed runs moved, on both sides, and add
+    their quality comparison to ``verdict`` (``Verdict.escalations``)."""
+    from pytest_finetune.config.settings import FinetuneSettings
+    from pytest_finetune.runs.config import session_run_config
+
+    started = progress.elapsed()
+    settings = FinetuneSettings.from_sources(options, {}, Path.cwd())
+    plan = []
+    for runner, profile in verdict.escalations():
+        count = args.seeds or DEFAULT_SEEDS.get(profile, 3)
+        plan.append((runner, profile, quality_configs(session_run_config(settings, runner, profile), count)))
+    progress.say("same-seed runs moved: judging quality from seeds on both sides: " + "; ".join(
+        f"{runner}/{profile} seeds {configs[0].seed}-{configs[-1].seed}" for runner, profile, configs in plan))
+    configs = [config for _, _, group in plan for config in group]
+    # Each side's own data cache (the environment sets it), as for its suite: never the caller's.
+    runs = [train_seeds(env, configs, report, code, Path(args.output).resolve(), progress)
+            for env, report in zip(envs, reports)]
+    at = 0
+    for runner, profile, group in plan:
+        old, new = (side[at:at + len(group)] for side in runs)
+        at += len(group)
+        verdict.quality.append(compare_quality(runner, profile, old, new))
+        progress.say(verdict.quality[-1].summary())
+    verdict.timing["seeds_s"] = round(progress.elapsed() - started, 1)

@@ -58,6 +58,22 @@ class IndexSettings:
     find_links: list[str] = field(default_factory=list)
     constraints: list[str] = field(default_factory=list)
 
+    def merged(self, extra: "IndexSettings") -> "IndexSettings":
+        """These settings with ``extra`` (the user's own sources) taking precedence: its index
+        URL replaces ours, its extra indexes and find-links come first."""
+        return IndexSettings(index_url=extra.index_url or self.index_url,
+                             extra_index_urls=extra.extra_index_urls + self.extra_index_urls,
+                             find_links=extra.find_links + self.find_links, constraints=list(self.constraints))
+
+    def pip_args(self) -> list[str]:
+        """The user's sources as pip options (pip reads its own configuration besides)."""
+        args = ["--index-url", self.index_url] if self.index_url else []
+        for url in self.extra_index_urls:
+            args += ["--extra-index-url", url]
+        for link in self.find_links:
+            args += ["--find-links", link]
+        return args
+
     def uv_args(self) -> list[str]:
         args = ["--index-strategy", "unsafe-best-match"]  # pip's rule: best version over all indexes
         if self.index_url:
@@ -190,9 +206,14 @@ def env_requirements(side: Side, own: OwnSource) -> list[str]:
     return list(side.requirements) + sorted(rest, key=str.lower)
 
 
-def env_key(requirements: Sequence[str], own: OwnSource) -> str:
-    blob = json.dumps({"python": sys.version, "requirements": sorted(requirements), "own": own.origin,
-                       "version": own.version, "layout": LAYOUT_VERSION}, sort_keys=True)
+def env_key(requirements: Sequence[str], own: OwnSource, sources: IndexSettings | None = None) -> str:
+    """The environment's folder name. The user's own package sources are part of it when
+    given: the same version string from a private index may be another build."""
+    content: dict[str, object] = {"python": sys.version, "requirements": sorted(requirements), "own": own.origin,
+                                  "version": own.version, "layout": LAYOUT_VERSION}
+    if sources is not None and sources != IndexSettings():
+        content["sources"] = [sources.index_url, sources.extra_index_urls, sources.find_links]
+    blob = json.dumps(content, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -259,8 +280,10 @@ def reusable(path: Path) -> tuple[dict[str, Any] | None, str]:
 
 
 class EnvBuilder:
-    def __init__(self, cache_root: Path, progress: Progress, installer: str = "auto") -> None:
+    def __init__(self, cache_root: Path, progress: Progress, installer: str = "auto",
+                 sources: IndexSettings | None = None) -> None:
         self.root = Path(cache_root).expanduser() / "envs"
+        self.sources = sources or IndexSettings()  # the user's --index-url/--extra-index-url/--find-links
         self.progress = progress
         self.own = own_source()
         self.uv = find_uv() if installer in ("auto", "uv") else None
@@ -271,11 +294,11 @@ class EnvBuilder:
 
     def index(self) -> IndexSettings:
         if self._index is None:
-            self._index = pip_index_settings()
+            self._index = pip_index_settings().merged(self.sources)
         return self._index
 
     def location(self, side: Side) -> Path:
-        return self.root / env_key(env_requirements(side, self.own), self.own)
+        return self.root / env_key(env_requirements(side, self.own), self.own, self.sources)
 
     def ensure(self, side: Side, rebuild: bool = False) -> Env:
         """The side's environment, built unless a complete one exists (or ``rebuild``)."""
@@ -335,7 +358,7 @@ class EnvBuilder:
                               "shared copy instead: pip install 'pytest-finetune[upgrade]'")
             self._step(f"{label}: creating venv", [sys.executable, "-m", "venv", venv], log, side)
             self._step(f"{label}: installing {' '.join(side.requirements)} (pip)",
-                       [python, "-m", "pip", "install", "-r", requirements], log, side)
+                       [python, "-m", "pip", "install", *self.sources.pip_args(), "-r", requirements], log, side)
             self._step(f"{label}: installing pytest-finetune (pip)",
                        [python, "-m", "pip", "install", "--no-deps", *self.own.install_args], log, side)
         env = Env(side, path, {}, False, 0.0, self.installer)
