@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TextIO
 
@@ -28,7 +29,7 @@ from pytest_finetune.baselines.quality import compare_quality
 from pytest_finetune.upgrade.envs import Env, EnvBuilder, IndexSettings, UpgradeFailed, source_digest
 from pytest_finetune.upgrade.seeds import DEFAULT_SEEDS, quality_configs, train_seeds
 from pytest_finetune.upgrade.progress import Progress
-from pytest_finetune.upgrade.specs import DEFAULT_PACKAGES, build_sides
+from pytest_finetune.upgrade.specs import DEFAULT_PACKAGES, Side, build_sides
 from pytest_finetune.upgrade.suite import run_suite
 from pytest_finetune.upgrade.verdict import CHANGED_EXIT, Verdict, build_verdict
 
@@ -154,13 +155,30 @@ def _check_outputs(args: argparse.Namespace) -> None:
             raise ConfigError(f"{option}: {path} {problem}; expected a writable file path")
 
 
-def upgrade(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run the whole upgrade check; the verdict's exit code (0 safe or changed, 1 regression
-    or failing on both sides, 4 changed under ``--fail-on-change``)."""
+@dataclass
+class Plan:
+    """What an upgrade (or a bisection) compares, checked before anything is built."""
+
+    sides: tuple[Side, Side]
+    options: dict[str, Any]  # the session settings forwarded to ``check`` on each side
+    builder: EnvBuilder
+
+
+@dataclass
+class Measured:
+    """Both sides built, their suites run, the verdict with its seeds."""
+
+    envs: list[Env]
+    reports: list[dict[str, Any]]
+    verdict: Verdict
+    code: str  # pytest-finetune's code identity (seed runs are cached under it)
+
+
+def plan(args: argparse.Namespace, progress: Progress) -> Plan:
+    """Every input checked, nothing built: specs, package sources, forwarded settings,
+    output paths, the model and the data (bad input is one line, exit 2, in seconds)."""
     from pytest_finetune.mrpc.data import default_cache_dir
 
-    out = out or sys.stdout
-    progress = Progress()
     sides = build_sides(args.old, args.new)
     sources = package_sources(args)
     options = _forwarded_options(args)
@@ -169,6 +187,13 @@ def upgrade(args: argparse.Namespace, out: TextIO | None = None) -> int:
     cache = resolve(OPTIONS_BY_DEST["cache_dir"], getattr(args, "cache_dir", None), None)
     builder = EnvBuilder(Path(cache).expanduser() if cache else default_cache_dir(), progress, args.installer,
                          sources)
+    return Plan(sides, options, builder)
+
+
+def measure(args: argparse.Namespace, the_plan: Plan, progress: Progress) -> Measured:
+    """Build (or reuse) both environments, run the suite in each, build the verdict and,
+    where the same-seed runs moved, judge quality from seeds on both sides."""
+    sides, options, builder = the_plan.sides, the_plan.options, the_plan.builder
     for side in sides:
         progress.say(f"{side.label}: {' '.join(side.requirements)}")
     envs = [builder.ensure(side, rebuild=args.rebuild) for side in sides]
@@ -187,18 +212,34 @@ def upgrade(args: argparse.Namespace, out: TextIO | None = None) -> int:
                             requirements={side.label: list(side.requirements) for side in sides})
     verdict.timing["suites_s"] = round(progress.elapsed() - suites_started, 1)
     verdict.notes.extend(surprises)
+    code = source or f"{builder.own.origin}@{builder.own.version}"
     if verdict.escalations():
-        judge_quality(verdict, envs, reports, args, options, progress, source or builder.own.origin)
+        judge_quality(verdict, envs, reports, args, options, progress, code)
     verdict.rerecord = (f"pytest-finetune check --profile {args.profile} --baselines "
                         f"{options.get('baselines', 'baselines')} -- --finetune-update-baselines "
                         "--finetune-seeds 3 (in the new environment)")
-    out.write("\n" + verdict.text())
-    for path, text in ((args.json_path, verdict.to_json()), (args.markdown, verdict.markdown())):
+    return Measured(envs, reports, verdict, code)
+
+
+def write_outputs(args: argparse.Namespace, texts: Mapping[str, str], progress: Progress) -> None:
+    """``--json`` and ``--markdown``, when asked (their paths were checked up front)."""
+    for path, text in ((args.json_path, texts["json"]), (args.markdown, texts["markdown"])):
         if path:
             atomic_write_text(Path(path), text)
             progress.say(f"wrote {path}")
+
+
+def upgrade(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Run the whole upgrade check; the verdict's exit code (0 safe or changed, 1 regression
+    or failing on both sides, 4 changed under ``--fail-on-change``)."""
+    out = out or sys.stdout
+    progress = Progress()
+    done = measure(args, plan(args, progress), progress)
+    verdict = done.verdict
+    out.write("\n" + verdict.text())
+    write_outputs(args, {"json": verdict.to_json(), "markdown": verdict.markdown()}, progress)
     timing = ", ".join(f"{env.side.label} env {'reused' if env.reused else f'built in {env.build_s:.0f}s'}"
-                       for env in envs)
+                       for env in done.envs)
     code = verdict.exit_code(args.fail_on_change)
     seeds = f", seeds {verdict.timing['seeds_s']:.0f}s" if "seeds_s" in verdict.timing else ""
     progress.say(f"exit {code} ({verdict.outcome.value}); {timing}; suites {verdict.timing['suites_s']:.0f}s"

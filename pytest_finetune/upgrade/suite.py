@@ -9,7 +9,7 @@ stops the upgrade with the log's path.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from pytest_finetune._io import loads_json
 from pytest_finetune.config.options import OPTIONS_BY_DEST
@@ -22,13 +22,15 @@ class SuiteError(UpgradeFailed):
     """The suite did not produce an answer (not: some checks failed)."""
 
 
-def suite_command(env: Env, profile: str, report: Path, options: Mapping[str, Any]) -> list[str]:
-    """``pytest-finetune check`` in ``env`` with the JSON report and the session settings."""
+def suite_command(env: Env, profile: str, report: Path, options: Mapping[str, Any],
+                  extra: Sequence[str] = ()) -> list[str]:
+    """``pytest-finetune check`` in ``env`` with the JSON report and the session settings;
+    ``extra``: pytest arguments (a bisection step selects only the checks it needs)."""
     command = [str(env.python), "-m", "pytest_finetune", "check", "--profile", profile, "--report", str(report)]
     for dest, value in options.items():
         option = OPTIONS_BY_DEST[dest]
         command += [option.cli] if option.flag else [option.cli, str(value)]
-    return command
+    return command + (["--", *extra] if extra else [])
 
 
 def _last_line(log: Path) -> str:
@@ -37,7 +39,7 @@ def _last_line(log: Path) -> str:
 
 
 def run_suite(env: Env, profile: str, out_dir: Path, progress: Progress,
-              options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+              options: Mapping[str, Any] | None = None, extra: Sequence[str] = ()) -> dict[str, Any]:
     """Run the suite in ``env``; its report as a dict (written to ``out_dir``)."""
     out_dir = out_dir.resolve()
     report = out_dir / f"{env.side.label}-report.json"
@@ -45,8 +47,9 @@ def run_suite(env: Env, profile: str, out_dir: Path, progress: Progress,
     for stale in (report, log):
         stale.unlink(missing_ok=True)
     versions = ", ".join(f"{k} {v}" for k, v in env.versions.items() if k in ("transformers", "torch"))
-    status = progress.run(f"[{env.side.label}] guard suite, profile {profile} ({versions})",
-                          suite_command(env, profile, report, options or {}), log, env=env.subprocess_env())
+    what = "guard suite" if not extra else f"checks {' '.join(extra)}"
+    status = progress.run(f"[{env.side.label}] {what}, profile {profile} ({versions})",
+                          suite_command(env, profile, report, options or {}, extra), log, env=env.subprocess_env())
     if status == 2 and not report.is_file():  # e.g. no MRPC where it was told to look
         raise UpgradeInputError(f"[{env.side.label}] the guard suite refused its input: {_last_line(log)} "
                                 f"(log: {log})")
