@@ -50,7 +50,7 @@ def test_a_run_file_meets_the_report_and_the_stored_band_of_its_scenario(tmp_pat
     scenario = scenario_of(seeds[0].config, "cpu")
     (tmp_path / "baselines").mkdir()
     write(baseline_path(tmp_path / "baselines", scenario), build_baseline(seeds, scenario, 3.0))
-    entry = make_result(runner="loop", profile="tiny", n_eval=408).to_dict()
+    entry = make_result(runner="loop", profile="tiny", n_eval=408, accuracy=0.8).to_dict()
     report = write(tmp_path / "report.json", {"results": {EMBEDDED_LOOP_TINY: entry}})
     new = run_file(tmp_path / "new.json", accuracy=0.7)
     code, out, _ = diff(capsys, report, new, "--baselines", "baselines")

@@ -82,12 +82,12 @@ class SignalComparison:
         sides = (f"{len(self.old)} seeds per side" if len(self.old) == len(self.new)
                  else f"{len(self.old)} / {len(self.new)} seeds")
         word = "worse" if self.worse else "not worse"
-        return (f"{self.label} {self.delta():+.4f} ± {self.se:.4f} over {sides}, p = {_p(self.p)} "
+        return (f"{self.label} {self.delta():+.4f} ± {self.se:.4f} over {sides}, p {_p(self.p)} "
                 f"({word} at α = {self.alpha:.4g}); detectable: {_direction(self)} {self.mde:.4f}")
 
 
 def _p(p: float) -> str:
-    return f"{p:.2g}" if p >= 0.001 else "< 0.001"
+    return f"= {p:.2g}" if p >= 0.001 else "< 0.001"
 
 
 def _direction(signal: SignalComparison) -> str:

@@ -16,7 +16,7 @@ from pytest_finetune import __version__
 from pytest_finetune.cli import exit_codes
 from pytest_finetune.cli.check import add_check_arguments, command_check
 from pytest_finetune.cli.diff import add_diff_parser, command_diff
-from pytest_finetune.cli.upgrade import add_upgrade_parser, command_upgrade
+from pytest_finetune.cli.upgrade import add_bisect_parser, add_upgrade_parser, command_bisect, command_upgrade
 from pytest_finetune.config.options import OPTIONS_BY_DEST, SESSION_OPTIONS, output_folder_problem
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.report.tables import format_table
@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     add_session_options(check)
     add_diff_parser(commands, common)
     add_upgrade_parser(commands, common, add_session_options)
+    add_bisect_parser(commands, common, add_session_options)
     return parser
 
 
@@ -233,7 +234,8 @@ def command_run(args: argparse.Namespace) -> int:
     return exit_codes.BAD_INPUT if unwritten else exit_codes.OK
 
 
-COMMANDS = {"run": command_run, "diff": command_diff, "check": command_check, "upgrade": command_upgrade}
+COMMANDS = {"run": command_run, "diff": command_diff, "check": command_check, "upgrade": command_upgrade,
+            "bisect": command_bisect}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

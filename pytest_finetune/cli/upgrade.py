@@ -37,3 +37,31 @@ def command_upgrade(args: argparse.Namespace) -> int:
     # An environment or suite that could not be built or run is neither the user's input
     # nor a bug to trace: one line naming the log, exit 3.
     return exit_codes.guarded(lambda: upgrade(args), internal=(UpgradeFailed,))
+
+
+def add_bisect_parser(commands: Any, common: dict[str, Any],
+                      add_session_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
+    from pytest_finetune.upgrade.bisect import add_bisect_arguments
+    from pytest_finetune.upgrade.command import add_upgrade_arguments
+
+    parser = commands.add_parser(
+        "bisect", help="which release between the --old and --new pins broke or changed each check?",
+        description="Run the upgrade check between two sets of exact pins, then, for each finding (a "
+                    "correctness check that regressed, a same-seed run that moved, a fingerprint that "
+                    "drifted), find the package responsible (moved alone to its new pin, or in pairs) and "
+                    "its first release that shows it, halving the releases the package index lists "
+                    "between the pins; each step runs only the checks concerned, judged with the "
+                    "verdict's own statistics. Prints 'first bad: <package> <version> (last good ...)' "
+                    "with release-note links. Exit 1 when a finding is a regression, 0 otherwise (4 for "
+                    "changes under --fail-on-change).", **common)
+    add_upgrade_arguments(parser)
+    add_bisect_arguments(parser)
+    add_session_options(parser)
+    return parser
+
+
+def command_bisect(args: argparse.Namespace) -> int:
+    from pytest_finetune.upgrade.bisect import bisect
+    from pytest_finetune.upgrade.envs import UpgradeFailed
+
+    return exit_codes.guarded(lambda: bisect(args), internal=(UpgradeFailed,))

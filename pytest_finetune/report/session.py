@@ -180,9 +180,13 @@ def outcome_of(report) -> str | None:
 
 def _message(report) -> str:
     """One line, or a few for a harness failure: what a reader needs to see which way it broke."""
-    if hasattr(report, "wasxfail"):
-        return str(report.wasxfail)
     longrepr = report.longrepr
+    if hasattr(report, "wasxfail"):
+        # The reason (a known issue's entry), then what the check itself said: a bisection
+        # step shows how the known bug looks at that release.
+        crash = getattr(longrepr, "reprcrash", None)
+        said = crash.message if crash is not None and crash.message else ""
+        return f"{report.wasxfail}: {said}" if said else str(report.wasxfail)
     if longrepr is None:
         return ""
     if isinstance(longrepr, tuple):  # skip: (file, line, reason)
