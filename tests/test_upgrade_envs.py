@@ -203,3 +203,33 @@ def test_source_digest_covers_code_not_results_a_test_run_leaves(tmp_path, monke
     assert envs.source_digest() == before
     (defaults / "mrpc-m-loop-tiny-cpu-fp32.json").write_text('{"changed": 1}')
     assert envs.source_digest() != before
+
+
+def test_environments_with_the_same_data_libraries_share_their_data_cache(tmp_path):
+    """Tokenization is reused where datasets, tokenizers and transformers are the same releases
+    (a step that moves torch or accelerate), never across transformers releases."""
+    from pytest_finetune.upgrade.envs import Env
+    from pytest_finetune.upgrade.specs import Side
+
+    def env(name, **versions):
+        base = {"datasets": "5.2.0", "tokenizers": "0.23.3", "transformers": "5.24.0", "torch": "2.13.0"}
+        return Env(Side(name, ()), tmp_path / "envs" / name, {**base, **versions}, False, 0.0, "uv")
+
+    a, b, c = env("a"), env("b", torch="2.14.1", accelerate="1.16.0"), env("c", transformers="5.25.0")
+    assert a.data_cache() == b.data_cache() and a.data_cache().parent == tmp_path / "envs" / "data-caches"
+    assert c.data_cache() != a.data_cache()
+    assert env("d", transformers="").data_cache() == tmp_path / "envs" / "d" / "finetune-cache"
+    assert a.subprocess_env()["PYTEST_FINETUNE_CACHE"] == str(a.data_cache())
+
+
+def test_both_sides_run_together_only_with_the_cores_each_taking_half(monkeypatch, tmp_path):
+    from pytest_finetune.upgrade import command
+    from pytest_finetune.upgrade.envs import Env
+    from pytest_finetune.upgrade.specs import Side
+
+    envs = [Env(Side(side, ()), tmp_path / side, {}, False, 0.0, "uv") for side in ("old", "new")]
+    monkeypatch.setattr(command.os, "cpu_count", lambda: 2)
+    assert command.sides_together(envs) is False and envs[0].threads is None
+    monkeypatch.setattr(command.os, "cpu_count", lambda: 16)
+    assert command.sides_together(envs) is True and [e.threads for e in envs] == [8, 8]
+    assert envs[0].subprocess_env()["OMP_NUM_THREADS"] == "8"

@@ -66,3 +66,22 @@ def test_sigterm_stops_the_step_and_every_process_it_started(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@pytest.mark.slow
+def test_jobs_run_together_each_with_its_log_and_status(tmp_path):
+    """Both sides of an upgrade at once, on a machine with the cores: two processes, one heartbeat."""
+    from io import StringIO
+
+    from pytest_finetune.upgrade.progress import Job, Progress
+
+    stream = StringIO()
+    jobs = [Job("[old] quick", [sys.executable, "-c", "import time; time.sleep(0.5); print('old done')"],
+                tmp_path / "old.log"),
+            Job("[new] fails", [sys.executable, "-c", "import sys; print('new ran'); sys.exit(3)"], tmp_path / "new.log")]
+    started = time.monotonic()
+    assert Progress(stream, interval=0.1).run_all(jobs) == [0, 3]
+    assert time.monotonic() - started < 5
+    assert "old done" in (tmp_path / "old.log").read_text() and "new ran" in (tmp_path / "new.log").read_text()
+    said = stream.getvalue()
+    assert "[old] quick: done in" in said and "[new] fails: exit 3 in" in said

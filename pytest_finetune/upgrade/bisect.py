@@ -463,6 +463,7 @@ def bisect(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
         def run_step(side: Side, checks: Sequence[str]) -> Mapping[str, Any]:
             env: Env = the_plan.builder.ensure(side)
+            env.threads = done.envs[0].threads  # the old side's thread count: same-seed runs stay comparable
             return run_suite(env, args.profile, output, progress, the_plan.options, ["-k", selection(checks)])
 
         bisection = Bisection(old_side, done.reports[0], run_step, progress)

@@ -13,6 +13,7 @@ before anything is built.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from pytest_finetune.upgrade.envs import Env, EnvBuilder, IndexSettings, Upgrade
 from pytest_finetune.upgrade.seeds import DEFAULT_SEEDS, quality_configs, train_seeds
 from pytest_finetune.upgrade.progress import Progress
 from pytest_finetune.upgrade.specs import DEFAULT_PACKAGES, Side, build_sides
-from pytest_finetune.upgrade.suite import run_suite
+from pytest_finetune.upgrade.suite import run_suites
 from pytest_finetune.upgrade.verdict import CHANGED_EXIT, Verdict, build_verdict
 
 # Settings passed on to ``check`` in each environment; the cache folder is not: each
@@ -202,7 +203,7 @@ def measure(args: argparse.Namespace, the_plan: Plan, progress: Progress) -> Mea
         progress.say(line)
     source = source_digest()
     suites_started = progress.elapsed()
-    reports = [run_suite(env, args.profile, Path(args.output), progress, options) for env in envs]
+    reports = run_suites(envs, args.profile, Path(args.output), progress, options, together=sides_together(envs))
     if source != source_digest():
         raise UpgradeFailed("pytest-finetune's source tree changed while the suites ran, so the two "
                             "sides ran different guard code; run the command again on a tree that "
@@ -219,6 +220,21 @@ def measure(args: argparse.Namespace, the_plan: Plan, progress: Progress) -> Mea
                         f"{options.get('baselines', 'baselines')} -- --finetune-update-baselines "
                         "--finetune-seeds 3 (in the new environment)")
     return Measured(envs, reports, verdict, code)
+
+
+TOGETHER_MIN_CORES = 4  # below this, two sides at once only share the same cores
+
+
+def sides_together(envs: Sequence[Env]) -> bool:
+    """Run both sides at once when the machine has the cores: each side's processes then get
+    half of them (set here, so both sides train with the same thread count and their
+    same-seed runs stay comparable)."""
+    cores = os.cpu_count() or 1
+    if cores < TOGETHER_MIN_CORES or len(envs) < 2:
+        return False
+    for env in envs:
+        env.threads = cores // len(envs)
+    return True
 
 
 def write_outputs(args: argparse.Namespace, texts: Mapping[str, str], progress: Progress) -> None:
@@ -264,8 +280,8 @@ def judge_quality(verdict: Verdict, envs: Sequence[Env], reports: Sequence[Mappi
         f"{runner}/{profile} seeds {configs[0].seed}-{configs[-1].seed}" for runner, profile, configs in plan))
     configs = [config for _, _, group in plan for config in group]
     # Each side's own data cache (the environment sets it), as for its suite: never the caller's.
-    runs = [train_seeds(env, configs, report, code, Path(args.output).resolve(), progress)
-            for env, report in zip(envs, reports)]
+    runs = train_seeds(envs, configs, reports, code, Path(args.output).resolve(), progress,
+                       together=sides_together(envs))
     at = 0
     for runner, profile, group in plan:
         old, new = (side[at:at + len(group)] for side in runs)

@@ -36,6 +36,7 @@ from pytest_finetune.upgrade.progress import Progress
 from pytest_finetune.upgrade.specs import Side, UpgradeInputError
 
 MARKER = "complete.json"
+DATA_LIBRARIES = ("datasets", "tokenizers", "transformers")  # what reads and tokenizes the data
 LAYOUT_VERSION = 1  # bump when the way an environment is built changes
 
 
@@ -226,6 +227,7 @@ class Env:
     reused: bool
     build_s: float
     installer: str
+    threads: int | None = None  # torch threads for its processes (None: torch's own choice)
 
     @property
     def python(self) -> Path:
@@ -236,11 +238,24 @@ class Env:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV",
                                                                 "PYTHONSTARTUP", "UV_PYTHON")}
         env["VIRTUAL_ENV"] = str(self.path / "venv")
-        # Each side tokenizes MRPC with its own libraries into its own Arrow cache: a cache
-        # shared between sides could hand new the tokenization old made, hiding a drift.
-        env["PYTEST_FINETUNE_CACHE"] = str(self.path / "finetune-cache")
+        env["PYTEST_FINETUNE_CACHE"] = str(self.data_cache())
         env["PATH"] = f"{self.path / 'venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        if self.threads:
+            env["OMP_NUM_THREADS"] = str(self.threads)
         return env
+
+    def data_cache(self) -> Path:
+        """The raw and tokenized data cache of this environment, shared with every other
+        environment whose libraries that read and tokenize the data (datasets, tokenizers,
+        transformers) are the same releases: a bisection step that moves torch or accelerate
+        reuses the tokenization, while one that moves transformers tokenizes with its own (a
+        cache shared across those could hand new the tokenization old made, hiding a drift).
+        Inside the folder, every entry is keyed by the data's and tokenizer's content."""
+        readers = {name: self.versions.get(name) for name in DATA_LIBRARIES}
+        if not all(readers.values()):  # an environment that could not say: its own folder
+            return self.path / "finetune-cache"
+        key = hashlib.sha256(json.dumps(readers, sort_keys=True).encode()).hexdigest()[:16]
+        return self.path.parent / "data-caches" / key
 
 
 _UNRESOLVABLE = ("No solution found", "ResolutionImpossible", "No matching distribution found",

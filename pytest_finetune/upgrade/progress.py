@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence, TextIO
 
@@ -78,6 +79,16 @@ def _last_line(path: Path, limit: int = 100) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+@dataclass(frozen=True)
+class Job:
+    """One command a step runs: what to show, what to run, where its output goes."""
+
+    label: str
+    command: Sequence[str]
+    log: Path
+    env: Mapping[str, str] | None = None
+
+
 class Progress:
     """Prints step lines to ``stream`` (stderr by default, so stdout keeps the verdict)."""
 
@@ -116,6 +127,59 @@ class Progress:
             print("\r" + " " * 150 + "\r", end="", file=self.stream, flush=True)
         self.say(f"{label}: {'done' if status == 0 else f'exit {status}'} in {time.monotonic() - started:.1f}s")
         return status
+
+    def run_all(self, jobs: Sequence["Job"]) -> list[int]:
+        """Run ``jobs`` at the same time (each its own process group, output to its log);
+        their exit statuses in order. One heartbeat line covers them all; an interruption
+        stops every group. Used when the machine has the cores for both sides of an upgrade."""
+        if len(jobs) < 2:
+            return [self.run(job.label, job.command, job.log, env=job.env) for job in jobs]
+        started = time.monotonic()
+        handles, processes = [], []
+        try:
+            with _sigterm_interrupts():
+                for job in jobs:
+                    self.say(f"{job.label} (log: {job.log})")
+                    job.log.parent.mkdir(parents=True, exist_ok=True)
+                    handle = open(job.log, "a", encoding="utf-8")
+                    handles.append(handle)
+                    handle.write(f"$ {' '.join(map(str, job.command))}\n")
+                    handle.flush()
+                    processes.append(subprocess.Popen(list(map(str, job.command)), stdout=handle,
+                                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                      env=dict(job.env) if job.env is not None else None,
+                                                      start_new_session=True))
+                statuses = self._wait_all(jobs, processes, started)
+        except BaseException as exc:
+            for process, handle in zip(processes, handles):
+                stop_group(process)
+                handle.write(f"\n[pytest-finetune] stopped: {type(exc).__name__} {exc}; every process of "
+                             "this step was ended\n")
+            raise
+        finally:
+            for handle in handles:
+                handle.close()
+        return statuses
+
+    def _wait_all(self, jobs: Sequence["Job"], processes: Sequence[subprocess.Popen], started: float) -> list[int]:
+        statuses: list[int | None] = [None] * len(jobs)
+        last_beat = started
+        while any(status is None for status in statuses):
+            for index, process in enumerate(processes):
+                if statuses[index] is None and process.poll() is not None:
+                    statuses[index] = process.returncode
+                    status = process.returncode
+                    self.say(f"{jobs[index].label}: {'done' if status == 0 else f'exit {status}'} in "
+                             f"{time.monotonic() - started:.1f}s")
+            now = time.monotonic()
+            if now - last_beat >= self.interval and any(status is None for status in statuses):
+                for job, status in zip(jobs, statuses):
+                    if status is None:
+                        print(f"  {job.label}: {now - started:.0f}s  {_last_line(job.log)}", file=self.stream,
+                              flush=True)
+                last_beat = now
+            time.sleep(0.5)
+        return [int(status) for status in statuses if status is not None]
 
     def _wait(self, process: subprocess.Popen, label: str, log: Path, started: float) -> int:
         """Wait for ``process``, with a heartbeat line; its exit status."""

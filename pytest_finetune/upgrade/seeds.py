@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 from pytest_finetune._io import atomic_write_text, loads_json
 from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.upgrade.envs import Env, UpgradeFailed
-from pytest_finetune.upgrade.progress import Progress
+from pytest_finetune.upgrade.progress import Job, Progress
 from pytest_finetune.upgrade.specs import UpgradeInputError
 
 # Seeds per side, by profile: chosen from the measured power curve (benchmarks/README.md,
@@ -63,11 +63,9 @@ def _reusable(report: Mapping[str, Any], config: RunConfig) -> dict[str, Any] | 
     return None
 
 
-def train_seeds(env: Env, configs: Sequence[RunConfig], report: Mapping[str, Any], code: str,
-                out_dir: Path, progress: Progress, cache_dir: str | None = None) -> list[dict[str, Any]]:
-    """The runs of ``configs`` on ``env``'s side (RunResult dicts, in order): reused from its
-    suite report or its cache, the rest trained now in one process of its interpreter.
-    ``cache_dir``: the runs' data cache; None: the environment's own, as its suite's."""
+def _seed_job(env: Env, configs: Sequence[RunConfig], report: Mapping[str, Any], code: str, out_dir: Path,
+              progress: Progress, cache_dir: str | None) -> tuple[dict[int, dict[str, Any]], Job | None]:
+    """What ``env``'s side already has of ``configs`` (by index), and the job that trains the rest."""
     found: dict[int, dict[str, Any]] = {}
     jobs = []
     for index, config in enumerate(configs):
@@ -80,25 +78,45 @@ def train_seeds(env: Env, configs: Sequence[RunConfig], report: Mapping[str, Any
         else:
             jobs.append({"config": config.to_dict(), "out": str(path)})
     label = f"[{env.side.label}]"
-    if len(found):
+    if found:
         progress.say(f"{label} seed runs: {len(found)} of {len(configs)} reused (suite report or cache)")
-    if jobs:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        jobs_file = out_dir / f"{env.side.label}-seed-jobs.json"
-        atomic_write_text(jobs_file, json.dumps({"cache_dir": cache_dir, "runs": jobs}, indent=1))
-        log = out_dir / f"{env.side.label}-seeds.log"
-        seeds = ", ".join(str(job["config"]["seed"]) for job in jobs)
-        status = progress.run(f"{label} training {len(jobs)} seed run(s) ({seeds})",
-                              [str(env.python), "-m", "pytest_finetune.upgrade.seeds", str(jobs_file)], log,
-                              env=env.subprocess_env())
+    if not jobs:
+        return found, None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs_file = out_dir / f"{env.side.label}-seed-jobs.json"
+    atomic_write_text(jobs_file, json.dumps({"cache_dir": cache_dir, "runs": jobs}, indent=1))
+    seeds = ", ".join(str(job["config"]["seed"]) for job in jobs)
+    return found, Job(f"{label} training {len(jobs)} seed run(s) ({seeds})",
+                      [str(env.python), "-m", "pytest_finetune.upgrade.seeds", str(jobs_file)],
+                      out_dir / f"{env.side.label}-seeds.log", env.subprocess_env())
+
+
+def train_seeds(envs: Sequence[Env], configs: Sequence[RunConfig], reports: Sequence[Mapping[str, Any]],
+                code: str, out_dir: Path, progress: Progress, cache_dir: str | None = None,
+                together: bool = False) -> list[list[dict[str, Any]]]:
+    """The runs of ``configs`` on each environment's side (RunResult dicts, in order): reused
+    from its suite report or its cache, the rest trained now in one process of its
+    interpreter per side, the sides one after the other or (``together``) at the same time.
+    ``cache_dir``: the runs' data cache; None: each environment's own, as its suite's."""
+    planned = [_seed_job(env, configs, report, code, out_dir, progress, cache_dir)
+               for env, report in zip(envs, reports)]
+    jobs = [job for _, job in planned if job is not None]
+    statuses = progress.run_all(jobs) if together else [progress.run(job.label, job.command, job.log, env=job.env)
+                                                       for job in jobs]
+    for job, status in zip(jobs, statuses):
         if status == 2:
-            raise UpgradeInputError(f"{label} the seed runs refused their input: {_last_line(log)} (log: {log})")
+            raise UpgradeInputError(f"{job.label.split(']')[0]}] the seed runs refused their input: "
+                                    f"{_last_line(job.log)} (log: {job.log})")
         if status != 0:
-            raise UpgradeFailed(f"{label} the seed runs did not finish (exit {status}): {_last_line(log)}; see {log}")
-    for index, config in enumerate(configs):
-        if index not in found:
-            found[index] = loads_json(cache_file(env, config, code).read_text(encoding="utf-8"))
-    return [found[index] for index in range(len(configs))]
+            raise UpgradeFailed(f"{job.label.split(']')[0]}] the seed runs did not finish (exit {status}): "
+                                f"{_last_line(job.log)}; see {job.log}")
+    runs = []
+    for env, (found, _) in zip(envs, planned):
+        for index, config in enumerate(configs):
+            if index not in found:
+                found[index] = loads_json(cache_file(env, config, code).read_text(encoding="utf-8"))
+        runs.append([found[index] for index in range(len(configs))])
+    return runs
 
 
 def _last_line(log: Path) -> str:

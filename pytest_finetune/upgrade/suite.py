@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from pytest_finetune._io import loads_json
 from pytest_finetune.config.options import OPTIONS_BY_DEST
 from pytest_finetune.upgrade.envs import Env, UpgradeFailed
-from pytest_finetune.upgrade.progress import Progress
+from pytest_finetune.upgrade.progress import Job, Progress
 from pytest_finetune.upgrade.specs import UpgradeInputError
 
 
@@ -38,18 +38,26 @@ def _last_line(log: Path) -> str:
     return lines[-1] if lines else "no output"
 
 
-def run_suite(env: Env, profile: str, out_dir: Path, progress: Progress,
-              options: Mapping[str, Any] | None = None, extra: Sequence[str] = ()) -> dict[str, Any]:
-    """Run the suite in ``env``; its report as a dict (written to ``out_dir``)."""
+def suite_job(env: Env, profile: str, out_dir: Path, options: Mapping[str, Any] | None = None,
+              extra: Sequence[str] = ()) -> Job:
+    """The suite of ``env`` as a job (its report and log named by the side, stale ones removed)."""
     out_dir = out_dir.resolve()
-    report = out_dir / f"{env.side.label}-report.json"
-    log = out_dir / f"{env.side.label}-suite.log"
+    report, log = _report_path(env, out_dir), out_dir / f"{env.side.label}-suite.log"
     for stale in (report, log):
         stale.unlink(missing_ok=True)
     versions = ", ".join(f"{k} {v}" for k, v in env.versions.items() if k in ("transformers", "torch"))
     what = "guard suite" if not extra else f"checks {' '.join(extra)}"
-    status = progress.run(f"[{env.side.label}] {what}, profile {profile} ({versions})",
-                          suite_command(env, profile, report, options or {}, extra), log, env=env.subprocess_env())
+    return Job(f"[{env.side.label}] {what}, profile {profile} ({versions})",
+               suite_command(env, profile, report, options or {}, extra), log, env.subprocess_env())
+
+
+def _report_path(env: Env, out_dir: Path) -> Path:
+    return out_dir.resolve() / f"{env.side.label}-report.json"
+
+
+def suite_report(env: Env, out_dir: Path, status: int, log: Path) -> dict[str, Any]:
+    """The report a finished suite wrote; bad input (exit 2) or no report stops the command."""
+    report = _report_path(env, out_dir)
     if status == 2 and not report.is_file():  # e.g. no MRPC where it was told to look
         raise UpgradeInputError(f"[{env.side.label}] the guard suite refused its input: {_last_line(log)} "
                                 f"(log: {log})")
@@ -57,3 +65,20 @@ def run_suite(env: Env, profile: str, out_dir: Path, progress: Progress,
         raise SuiteError(f"[{env.side.label}] the guard suite did not run to the end (exit {status}): "
                          f"{_last_line(log)}; see {log}")
     return loads_json(report.read_text(encoding="utf-8"))  # finite numbers only, as every report
+
+
+def run_suites(envs: Sequence[Env], profile: str, out_dir: Path, progress: Progress,
+               options: Mapping[str, Any] | None = None, extra: Sequence[str] = (),
+               together: bool = False) -> list[dict[str, Any]]:
+    """The suite of each environment, one after the other or (``together``) at the same time;
+    their reports in order."""
+    jobs = [suite_job(env, profile, out_dir, options, extra) for env in envs]
+    statuses = progress.run_all(jobs) if together else [progress.run(job.label, job.command, job.log, env=job.env)
+                                                       for job in jobs]
+    return [suite_report(env, out_dir, status, job.log) for env, job, status in zip(envs, jobs, statuses)]
+
+
+def run_suite(env: Env, profile: str, out_dir: Path, progress: Progress,
+              options: Mapping[str, Any] | None = None, extra: Sequence[str] = ()) -> dict[str, Any]:
+    """Run the suite in ``env``; its report as a dict (written to ``out_dir``)."""
+    return run_suites([env], profile, out_dir, progress, options, extra)[0]
