@@ -290,7 +290,9 @@ class Verdict:
     def headline(self) -> str:
         outcome = self.outcome
         if outcome is Outcome.REGRESSION:
-            return f"REGRESSION: {len(self.regressions)} finding(s): " + "; ".join(self.regressions)
+            text = f"REGRESSION: {len(self.regressions)} finding(s): " + "; ".join(self.regressions)
+            changed = self._changes_not_worse()
+            return text + (f". CHANGED, not a regression: {'; '.join(changed)}" if changed else "")
         if outcome is Outcome.FAILING:
             if self.unmeasured_sides:
                 return (f"FAILING: nothing was measured on {' and '.join(self.unmeasured_sides)} (no check ran): "
@@ -298,18 +300,22 @@ class Verdict:
             return (f"FAILING: {len(self.failing_on_both)} check(s) fail on both sides (not caused by the upgrade, "
                     "but nothing is safe while they fail): " + ", ".join(c.check for c in self.failing_on_both))
         if outcome is Outcome.CHANGED:
-            moved = [m for m in self.moves if m.moved]
-            what = [m.summary() for m in moved]
-            what += [f"fingerprint {d.name} differs ({_one_line(d.detail, 120)})" for d in self.drift]
-            quality = [f"{q.runner}/{q.profile}: quality not worse: {q.signals[0].line()}" for q in self.quality
-                       if q.signals]
             text = ("CHANGED: the same-seed numerics moved, every correctness check holds and quality is not "
-                    "worse: " + "; ".join(what + quality))
+                    "worse: " + "; ".join(self._changes_not_worse()))
             return text + (f". If the change is expected, re-record the baselines: {self.rerecord}"
                            if self.rerecord else "")
         compared = sum(1 for m in self.moves if m.compared)
         return (f"SAFE: nothing moved beyond the measured noise ({self.unchanged} checks unchanged, "
                 f"{compared} same-seed run(s) equal on both sides)")
+
+    def _changes_not_worse(self) -> list[str]:
+        """The moves whose quality the seeds found not worse, with that comparison's first line."""
+        worse = {(q.runner, q.profile) for q in self.quality if q.worse}
+        what = [m.summary() for m in self.moves if m.moved and (m.runner, m.profile) not in worse]
+        what += [f"fingerprint {d.name} differs ({_one_line(d.detail, 120)})" for d in self.drift]
+        what += [f"{q.runner}/{q.profile}: quality not worse: {q.signals[0].line()}" for q in self.quality
+                 if q.signals and not q.worse]
+        return what
 
     def text(self) -> str:
         lines = [f"pytest-finetune upgrade: {self.headline()}"]
