@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_finetune.errors import ConfigError
+
 if TYPE_CHECKING:
     import filelock
 
@@ -26,8 +28,20 @@ ORPHAN_AGE_S = 3600.0  # a temporary file or folder this old is a killed process
 _TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 
 
-class NonFiniteNumber(ValueError):
+class JSONProblem(ValueError):
+    """A JSON text that parses but cannot be trusted; the message says why, in one phrase."""
+
+
+class NonFiniteNumber(JSONProblem):
     """A JSON file holds NaN, Infinity or a number too large for a float (1e309)."""
+
+
+class DuplicateKey(JSONProblem):
+    """One JSON object names a key twice: ``json`` keeps the last, a reader sees the first."""
+
+
+class NestedTooDeep(JSONProblem):
+    """Objects or lists nested deeper than Python's parser can recurse."""
 
 
 def is_temp_file(path: Path) -> bool:
@@ -104,25 +118,65 @@ def dumps_json(value: Any) -> str:
     return json.dumps(value, indent=1, sort_keys=True, allow_nan=False) + "\n"
 
 
+_FINITE_ONLY = "baselines and reports hold finite numbers only"
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise NonFiniteNumber(f"number {text} is too large for a float")
+        raise NonFiniteNumber(f"number {text} is too large for a float ({_FINITE_ONLY})")
     return value
 
 
 def _no_constant(name: str) -> Any:
-    raise NonFiniteNumber(f"{name} is not a finite number")
+    raise NonFiniteNumber(f"{name} is not a finite number ({_FINITE_ONLY})")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKey(f"key {key!r} appears twice in one object")
+        found[key] = value
+    return found
 
 
 def loads_json(text: str) -> Any:
-    """``json.loads`` that refuses NaN, Infinity and overflowing numbers (1e309).
+    """``json.loads`` that refuses what would let a check pass without a measurement.
 
-    Python's json accepts all three, and a NaN in a baseline or report makes every
-    comparison with it false, so a check that should fail passes. Raises NonFiniteNumber
-    (a ValueError) naming the value; JSON syntax errors stay json.JSONDecodeError.
+    NaN, Infinity and overflowing numbers (1e309): Python's json accepts all three, and a
+    NaN in a baseline or report makes every comparison with it false. A key named twice in
+    one object: json silently keeps the last, while the person who edited the file reads
+    the first. Nesting deeper than the parser can recurse (a RecursionError, a traceback).
+    Each raises a JSONProblem (a ValueError) saying which; syntax errors stay
+    json.JSONDecodeError.
     """
-    return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    try:
+        return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant,
+                          object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise NestedTooDeep("objects or lists nested too deeply to read") from None
+
+
+def read_json(path: Path, error: type[Exception], hint: str) -> Any:
+    """The JSON value in ``path``, or ``error`` with one line naming the file and the fault.
+
+    The one reading ladder for files a user may have touched (baselines, reports, markers):
+    unreadable, not UTF-8, invalid JSON (with its line) or a JSONProblem, each followed by
+    ``hint`` (what the file should be, or how to restore it).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text; {hint}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror or exc}); {hint}") from None
+    try:
+        return loads_json(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}); {hint}") from None
+    except JSONProblem as exc:
+        raise error(f"{path}: {exc}; {hint}") from None
 
 
 def write_json(path: Path, value: Any) -> Path:
@@ -130,17 +184,44 @@ def write_json(path: Path, value: Any) -> Path:
     return atomic_write_text(path, dumps_json(value))
 
 
+def user_temp_folder(purpose: str) -> Path:
+    """``<temp>/pytest-finetune-<purpose>-<uid>``: this user's folder for ``purpose`` (lock
+    files, obtained results), made if missing.
+
+    One per user: a shared folder that another user made (mode 755) would refuse this
+    user's files. Whatever stands in its place instead (a file, a symlink loop, a folder of
+    another user, which anyone on a shared host can put there) is one line naming it,
+    never a traceback from deep inside a baseline write.
+    """
+    owner = os.getuid() if hasattr(os, "getuid") else None
+    folder = Path(tempfile.gettempdir()) / f"pytest-finetune-{purpose}-{owner if owner is not None else 'user'}"
+    fix = "remove it, or set TMPDIR to a folder of your own"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.stat()
+    except FileExistsError:
+        raise ConfigError(f"{purpose} folder {folder}: something that is not a folder is in its way "
+                          f"(a file or a broken link); {fix}") from None
+    except OSError as exc:
+        raise ConfigError(f"{purpose} folder {folder}: cannot be used ({exc.strerror or exc}); {fix}") from None
+    if owner is not None and info.st_uid != owner:
+        raise ConfigError(f"{purpose} folder {folder}: belongs to another user (uid {info.st_uid}); {fix}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{purpose} folder {folder}: is not writable; {fix}")
+    return folder
+
+
 def file_lock(guarded: Path) -> "filelock.FileLock":
     """An inter-process lock for writers of ``guarded`` (a folder or file).
 
-    The lock file lives in the system temp folder, keyed by the guarded path, so no lock
-    file ever appears in a tracked folder (baselines) and it works on every OS (filelock).
+    The lock file lives in this user's lock folder in the system temp folder
+    (:func:`user_temp_folder`), keyed by the guarded path, so no lock file ever appears in a
+    tracked folder (baselines) and it works on every OS (filelock). ConfigError (one line)
+    when that folder cannot be used.
     """
     import hashlib
 
     import filelock
 
     key = hashlib.sha256(str(Path(guarded).resolve()).encode()).hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / "pytest-finetune-locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    return filelock.FileLock(str(folder / f"{key}.lock"))
+    return filelock.FileLock(str(user_temp_folder("locks") / f"{key}.lock"))

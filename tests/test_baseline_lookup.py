@@ -75,3 +75,24 @@ def test_update_writes_the_user_folder_only(tmp_path):
     assert outcome.written["change"]["accuracy"] == [0.65625, 0.0]  # old value: the packaged one
     assert json.loads((tmp_path / LOOP_TINY).read_text())["metrics"]["accuracy"]["mean"] == 0.0
     assert _packaged_digest() == before
+
+
+def test_a_failure_against_the_package_itself_keeps_obtained_out_of_the_package(tmp_path, monkeypatch):
+    """This repo's ini points its baselines folder at the packaged defaults: a failing run's
+    result goes to the user's temp folder, never into the package (or its source digest)."""
+    import os
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    before = _packaged_digest()
+    outcome = check_run(_collapsed_tiny_loop_result(), PACKAGED_BASELINES, k=3.0, mode=COMPARE)
+    obtained = tmp_path / f"pytest-finetune-obtained-{os.getuid()}" / LOOP_TINY.replace(".json", ".obtained.json")
+    assert outcome.status == "failed" and obtained.is_file()
+    assert f"mv {obtained} {PACKAGED_BASELINES / LOOP_TINY}" in outcome.message
+    assert _packaged_digest() == before
+
+
+def test_an_obtained_result_that_cannot_be_written_leaves_the_verdict_first(tmp_path):
+    (tmp_path / LOOP_TINY.replace(".json", ".obtained.json")).mkdir()  # a write there fails
+    outcome = check_run(_collapsed_tiny_loop_result(), tmp_path, k=3.0, mode=COMPARE)
+    assert outcome.status == "failed" and outcome.message.startswith("mrpc-all-MiniLM-L6-v2-loop-tiny-cpu-fp32")
+    assert "\n  the new result could not be kept: " in outcome.message and "cannot write" in outcome.message

@@ -168,3 +168,26 @@ def test_report_json_and_png(updated_project):
     pngs = list((project.path / "out").glob("*.png"))
     assert len(pngs) == 2 and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
     result.stdout.fnmatch_lines(["scenario*metric*baseline*now*delta*verdict*", "*accuracy*ok*"])
+
+
+def test_a_moved_same_seed_run_keeps_failing_and_says_the_band_holds_and_how_to_rerecord(updated_project):
+    """The anchors' practice: a change must be looked at. The failure says what moved, that the
+    seed band still holds (so the outcome is CHANGED, not a regression), and the exact command
+    that re-records the baseline if the change is expected; the report carries the outcome."""
+    project = updated_project
+    record = json.loads((project.path / TRAINER_FILE).read_text())
+    record["seed_runs"]["42"]["losses"][0] += 0.01  # step 1 of seed 42's own curve, nothing else
+    (project.path / TRAINER_FILE).write_text(json.dumps(record))
+    result = project.runpytest("--finetune-report", "out/report.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*loss curve (trainer runner, seed 42): left the noise envelope first at step 1 of *",
+        "*seed band: holds (accuracy *: the same-seed numerics moved, but the metrics stay within the recorded "
+        "seeds' spread*",
+        "*if the change is expected (new kernels, another reduction order, other random draws), re-record:*",
+        "*pytest 'test_tiny.py::test_tiny[[]trainer[]]' --finetune-update-baselines --finetune-seeds 3*"])
+    report = json.loads((project.path / "out/report.json").read_text())
+    assert report["outcome"] == "changed"
+    trainer = report["comparisons"]["mrpc-tiny-random-bert-trainer-tiny-cpu-fp32"]
+    assert trainer["outcome"] == "changed" and trainer["nodeid"] == "test_tiny.py::test_tiny[trainer]"
+    assert trainer["noise"]["factor"] == 10 and len(trainer["noise"]["loss_curve"]) == len(record["seed_runs"]["42"]["losses"])

@@ -4,8 +4,11 @@ The profile picks the markers, the user's baselines folder is made absolute agai
 folder the command runs in (relative to the packaged ini it would point into
 site-packages), and pytest's exit status becomes the CLI's documented code.
 """
+import argparse
+
 import pytest
 
+from pytest_finetune.baselines.outcome import Outcome
 from pytest_finetune.cli import exit_codes
 from pytest_finetune.cli.check import GUARD_DIR, GUARD_INI, _Watch, exit_code_of, pytest_arguments
 from pytest_finetune.errors import ConfigError
@@ -57,3 +60,19 @@ def _watch(collection_errors=0, keyboard_interrupt=False):
 ])
 def test_pytest_exit_status_maps_to_the_documented_codes(status, watch, code):
     assert exit_code_of(status, watch) == code
+
+
+@pytest.mark.parametrize("outcome, words", [
+    (Outcome.CHANGED, "CHANGED (the same-seed numerics moved; the seed bands and every correctness check hold"),
+    (Outcome.REGRESSION, "FAILED (regression), exit 1"),
+    (None, "FAILED, exit 1"),
+])
+def test_checks_last_line_says_whether_a_failure_is_a_change_or_a_regression(monkeypatch, capsys, outcome, words):
+    from pytest_finetune.cli import check as check_module
+
+    monkeypatch.setattr(check_module, "check", lambda *args, **kwargs: check_module.SuiteOutcome(1, None, outcome))
+    args = argparse.Namespace(profile="tiny", report=None, pytest_args=(),
+                              **{dest: None for dest in check_module.SESSION_OPTIONS})
+    assert check_module.command_check(args) == 1
+    assert words in capsys.readouterr().out
+

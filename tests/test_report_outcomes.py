@@ -7,6 +7,9 @@ import json
 
 import pytest
 
+from pytest_finetune.baselines.outcome import Outcome
+from pytest_finetune.report.session import SessionReport
+
 pytest_plugins = ["pytester"]
 
 CHECKS = """
@@ -54,3 +57,15 @@ def test_report_holds_each_tests_outcome_and_message(pytester):
     assert tests["test_skipped"]["message"] == "no GPU here"
     assert "fixture exploded" in tests["test_setup_error"]["message"]
     assert report["versions"]["transformers"] not in ("", "not installed")
+
+
+def test_the_session_outcome_tells_a_moved_record_from_a_regression():
+    report = SessionReport()
+    report.tests = {"t.py::record": {"outcome": "failed"}, "t.py::shapes": {"outcome": "passed"}}
+    report.comparisons = {"s": {"nodeid": "t.py::record", "outcome": "changed", "rows": []}}
+    assert report.outcome() is Outcome.CHANGED
+    report.tests["t.py::shapes"]["outcome"] = "failed"
+    assert report.outcome() is Outcome.REGRESSION
+    report.tests = {"t.py::record": {"outcome": "passed"}}
+    report.comparisons["s"]["outcome"] = "safe"
+    assert report.outcome() is Outcome.SAFE

@@ -102,8 +102,8 @@ def builder(tmp_path, monkeypatch):
     built = []
 
     def fake_build(self, side, path, label):
-        path.mkdir(parents=True)
-        (path / "venv").mkdir()
+        (path / "venv" / "bin").mkdir(parents=True)
+        (path / "venv" / "bin" / "python").write_text("")
         built.append(path)
         return Env(side, path, {"transformers": "x"}, False, 0.0, self.installer)
 
@@ -124,6 +124,30 @@ def test_complete_env_is_reused_and_half_built_env_is_rebuilt(builder):
     (first.path / "leftover").write_text("half")
     rebuilt = builder.ensure(side)
     assert not rebuilt.reused and not (rebuilt.path / "leftover").exists() and len(builder.built) == 2
+
+
+@pytest.mark.parametrize("damage", ["complete.json cut short", "complete.json a list", "complete.json without versions",
+                                    "venv/ deleted"])
+def test_a_damaged_environment_is_rebuilt_not_trusted(builder, damage):
+    import io
+
+    said = builder.progress.stream = io.StringIO()
+    side, _ = build_sides(["transformers==4.57.6"], ["transformers==5.24.0"])
+    first = builder.ensure(side)
+    marker = first.path / MARKER
+    if damage == "complete.json cut short":
+        marker.write_text(marker.read_text()[:20])
+    elif damage == "complete.json a list":
+        marker.write_text("[]")
+    elif damage == "complete.json without versions":
+        marker.write_text(json.dumps({"built_at": "x", "installer": "uv"}))
+    else:
+        import shutil
+
+        shutil.rmtree(first.path / "venv")
+    again = builder.ensure(side)
+    assert not again.reused and len(builder.built) == 2 and (again.path / MARKER).is_file()
+    assert f"[old] environment {first.path.name}: damaged: " in said.getvalue() and "rebuilding" in said.getvalue()
 
 
 def test_env_subprocess_does_not_inherit_pythonpath(tmp_path, monkeypatch):
@@ -163,3 +187,49 @@ def test_source_digest_changes_when_the_guard_code_does(tmp_path, monkeypatch):
     assert envs.source_digest() != before
     monkeypatch.setattr(envs, "_source_tree", lambda: None)  # installed from a wheel: nothing to watch
     assert envs.source_digest() is None
+
+
+def test_source_digest_covers_code_not_results_a_test_run_leaves(tmp_path, monkeypatch):
+    """Another session in the same checkout writes and removes obtained results in the
+    packaged baselines folder; the guard code the two sides run did not change."""
+    defaults = tmp_path / "pytest_finetune" / "baselines" / "defaults"
+    defaults.mkdir(parents=True)
+    (defaults / "mrpc-m-loop-tiny-cpu-fp32.json").write_text("{}")
+    monkeypatch.setattr(envs, "_source_tree", lambda: tmp_path)
+    before = envs.source_digest()
+    (defaults / "mrpc-m-loop-tiny-cpu-fp32.obtained.json").write_text('{"new": 1}')
+    (defaults / ".mrpc-m-loop-tiny-cpu-fp32.json.a1b2c3d4.tmp").write_text("half")
+    (defaults / ".mrpc-m-loop-tiny-cpu-fp32.json.a1b2c3d4.json").write_text("hidden")
+    assert envs.source_digest() == before
+    (defaults / "mrpc-m-loop-tiny-cpu-fp32.json").write_text('{"changed": 1}')
+    assert envs.source_digest() != before
+
+
+def test_environments_with_the_same_data_libraries_share_their_data_cache(tmp_path):
+    """Tokenization is reused where datasets, tokenizers and transformers are the same releases
+    (a step that moves torch or accelerate), never across transformers releases."""
+    from pytest_finetune.upgrade.envs import Env
+    from pytest_finetune.upgrade.specs import Side
+
+    def env(name, **versions):
+        base = {"datasets": "5.2.0", "tokenizers": "0.23.3", "transformers": "5.24.0", "torch": "2.13.0"}
+        return Env(Side(name, ()), tmp_path / "envs" / name, {**base, **versions}, False, 0.0, "uv")
+
+    a, b, c = env("a"), env("b", torch="2.14.1", accelerate="1.16.0"), env("c", transformers="5.25.0")
+    assert a.data_cache() == b.data_cache() and a.data_cache().parent == tmp_path / "envs" / "data-caches"
+    assert c.data_cache() != a.data_cache()
+    assert env("d", transformers="").data_cache() == tmp_path / "envs" / "d" / "finetune-cache"
+    assert a.subprocess_env()["PYTEST_FINETUNE_CACHE"] == str(a.data_cache())
+
+
+def test_both_sides_run_together_only_with_the_cores_each_taking_half(monkeypatch, tmp_path):
+    from pytest_finetune.upgrade import command
+    from pytest_finetune.upgrade.envs import Env
+    from pytest_finetune.upgrade.specs import Side
+
+    envs = [Env(Side(side, ()), tmp_path / side, {}, False, 0.0, "uv") for side in ("old", "new")]
+    monkeypatch.setattr(command.os, "cpu_count", lambda: 2)
+    assert command.sides_together(envs) is False and envs[0].threads is None
+    monkeypatch.setattr(command.os, "cpu_count", lambda: 16)
+    assert command.sides_together(envs) is True and [e.threads for e in envs] == [8, 8]
+    assert envs[0].subprocess_env()["OMP_NUM_THREADS"] == "8"

@@ -1,9 +1,15 @@
-"""The upgrade verdict from two synthetic guard-suite reports: no environment is built."""
+"""The upgrade verdict from two synthetic guard-suite reports: no environment is built.
+
+Reports without side-by-side runs (``results`` empty) judge checks, drift and each side's
+seed-band rows; the tests of ``test_upgrade_outcomes.py`` add the same-seed runs and the
+seeds behind SAFE / CHANGED / REGRESSION.
+"""
 import copy
 import json
 
 import pytest
 
+from pytest_finetune.baselines.outcome import Outcome
 from pytest_finetune.upgrade.verdict import build_verdict, check_id, classify
 
 GA = "test_trainer_gradient_accumulation_equals_large_batch"
@@ -61,18 +67,19 @@ class Issue:
 def test_same_reports_are_safe():
     report = _report(VERSIONS_OLD)
     verdict = build_verdict(report, copy.deepcopy(report))
-    assert verdict.exit_code == 0
+    assert verdict.exit_code() == 0
     assert verdict.checks == [] and verdict.drift == []
     assert [m.kind for m in verdict.metrics] == ["noise", "noise"]
-    assert verdict.unchanged == 4
+    assert verdict.unchanged == 4 and verdict.outcome is Outcome.SAFE
     assert verdict.text().startswith("pytest-finetune upgrade: SAFE")
+    assert any("test_gpu.py::test_gpu_run was skipped on both sides" in note for note in verdict.notes)
 
 
 def test_noise_inside_the_band_is_not_a_regression():
     old = _report(VERSIONS_OLD, trainer_acc=0.75)
     new = _report(VERSIONS_NEW, trainer_acc=0.72)  # lower, but compare() said "ok"
     verdict = build_verdict(old, new)
-    assert verdict.exit_code == 0
+    assert verdict.exit_code() == 0
     assert verdict.metrics[0].kind == "noise" and verdict.metrics[0].new == 0.72
     assert "transformers" in verdict.text() and "5.24.0" in verdict.markdown()
 
@@ -81,7 +88,7 @@ def test_ga_regression_is_named_with_its_known_upstream_issue():
     old = _report(VERSIONS_OLD, ga="passed")
     new = _report(VERSIONS_NEW, ga="xfailed", ga_message="Trainer GA inflates the loss")
     verdict = build_verdict(old, new, known_issues=[Issue()])
-    assert verdict.exit_code == 1
+    assert verdict.exit_code() == 1
     (change,) = verdict.checks
     assert (change.check, change.old, change.new, change.kind) == (f"test_parity.py::{GA}", "passed",
                                                                    "xfailed", "regression")
@@ -99,14 +106,17 @@ def test_known_issue_outside_its_range_is_not_matched():
     new = _report({**VERSIONS_NEW, "transformers": "4.58.0"}, ga="failed")
     verdict = build_verdict(old, new, known_issues=[Issue()])
     assert verdict.known_issues == []
-    assert verdict.exit_code == 0 and [c.check for c in verdict.failing_on_both] == [f"test_parity.py::{GA}"]
+    # Failing on both sides is not caused by the upgrade, but never safe (issue 20): exit 1.
+    assert verdict.outcome is Outcome.FAILING and verdict.exit_code() == 1
+    assert [c.check for c in verdict.failing_on_both] == [f"test_parity.py::{GA}"]
+    assert verdict.headline().startswith("FAILING: 1 check(s) fail on both sides")
 
 
 def test_metric_below_band_on_new_only_is_a_regression():
     old = _report(VERSIONS_OLD)
     new = _report(VERSIONS_NEW, trainer_acc=0.60, trainer_verdict="FAIL")
     verdict = build_verdict(old, new)
-    assert verdict.exit_code == 1
+    assert verdict.exit_code() == 1
     assert verdict.metrics[0].kind == "regression"
     assert [c.check for c in verdict.checks] == ["test_runs_tiny.py::test_tiny[trainer]"]
     assert "accuracy: baseline 0.7500, now 0.6000" in verdict.text()
@@ -116,7 +126,7 @@ def test_fixed_on_new_is_an_improvement_not_a_regression():
     old = _report(VERSIONS_OLD, ga="failed", trainer_acc=0.6, trainer_verdict="FAIL")
     new = _report(VERSIONS_NEW)
     verdict = build_verdict(old, new)
-    assert verdict.exit_code == 0
+    assert verdict.exit_code() == 0
     assert {c.kind for c in verdict.checks} == {"improvement"}
     assert verdict.metrics[0].kind == "improvement"
 
@@ -127,7 +137,7 @@ def test_tokenizer_drift_names_the_first_differing_example_as_text():
     new["fingerprints"]["tokenized_validation"]["drifted"] = True
     texts = ["first pair", "Second sentence . || Its paraphrase .", "third"]
     verdict = build_verdict(old, new, example_text=texts.__getitem__)
-    assert verdict.exit_code == 1
+    assert verdict.exit_code() == 1
     (drift,) = verdict.drift
     assert drift.name == "tokenized_validation"
     assert (drift.old_vs_stored, drift.new_vs_stored) == ("matches", "drifted")
@@ -146,7 +156,7 @@ def test_checks_from_different_folders_are_the_same_check():
     old = _report(VERSIONS_OLD, root="tests")
     new = _report(VERSIONS_NEW, root="/env/new/lib/python3.11/site-packages/pytest_finetune/guard")
     verdict = build_verdict(old, new)
-    assert verdict.checks == [] and verdict.exit_code == 0
+    assert verdict.checks == [] and verdict.exit_code() == 0
     assert check_id("a/b/test_x.py::test_y[1]") == "test_x.py::test_y[1]"
 
 
@@ -166,7 +176,7 @@ def test_json_and_markdown_hold_versions_and_specs():
     verdict = build_verdict(_report(VERSIONS_OLD), _report(VERSIONS_NEW, ga="xfailed"),
                             requirements={"old": ["transformers==4.57.6"], "new": ["transformers==5.24.0"]})
     data = json.loads(verdict.to_json())
-    assert data["exit_code"] == 1 and data["versions"]["old"]["transformers"] == "4.57.6"
+    assert data["exit_code"] == 1 and data["outcome"] == "regression" and data["versions"]["old"]["transformers"] == "4.57.6"
     assert data["requirements"]["new"] == ["transformers==5.24.0"]
     markdown = verdict.markdown()
     assert markdown.startswith("## pytest-finetune upgrade: regression")
@@ -177,7 +187,7 @@ def test_known_issue_on_both_sides_is_named_but_not_a_regression():
     old = _report({**VERSIONS_OLD, "transformers": "5.0.0"}, ga="xfailed")
     new = _report(VERSIONS_NEW, ga="xfailed")
     verdict = build_verdict(old, new, known_issues=[Issue()])
-    assert verdict.exit_code == 0 and verdict.checks == []
+    assert verdict.exit_code() == 0 and verdict.checks == []
     (match,) = verdict.known_issues
     assert (match.on_old, match.on_new, match.versions) == (True, True, ["5.0.0", "5.24.0"])
     assert "applies on both sides" in verdict.text()
@@ -187,7 +197,7 @@ def test_upgrade_that_leaves_a_known_issue_behind_says_so():
     old = _report(VERSIONS_NEW, ga="xfailed")
     new = _report({**VERSIONS_NEW, "transformers": "4.57.6"}, ga="passed")
     verdict = build_verdict(old, new, known_issues=[Issue()])
-    assert verdict.exit_code == 0 and verdict.known_issues == []
+    assert verdict.exit_code() == 0 and verdict.known_issues == []
     assert [c.kind for c in verdict.checks] == ["improvement"]
     assert any("transformers-47688" in note and "leaves it behind" in note for note in verdict.notes)
 
@@ -201,7 +211,7 @@ def test_the_ga_regression_from_4_57_to_5_x_names_the_real_table_entry():
     new = _report(VERSIONS_NEW, ga="xfailed", root=root,
                   ga_message="known upstream issue transformers-47688 (transformers 5.24.0, affected >=5.0): ...")
     verdict = build_verdict(old, new, known_issues=KNOWN_ISSUES)
-    assert verdict.exit_code == 1
+    assert verdict.exit_code() == 1
     (change,) = verdict.checks
     assert (change.old, change.new, change.known_issue) == ("passed", "xfailed", "transformers-47688")
     (match,) = verdict.known_issues
@@ -211,3 +221,13 @@ def test_the_ga_regression_from_4_57_to_5_x_names_the_real_table_entry():
     assert verdict.regressions == [f"check test_parity.py::{GA}: passed on old, xfailed on new "
                                    "(known upstream issue transformers-47688)"]
     assert f"| [transformers-47688]({match.url}) |" in verdict.markdown()
+
+
+def test_a_side_on_which_nothing_ran_gives_no_verdict():
+    old = _report(VERSIONS_OLD)
+    new = _report(VERSIONS_NEW)
+    for entry in new["tests"].values():
+        entry["outcome"] = "skipped"
+    verdict = build_verdict(old, new)
+    assert verdict.outcome is Outcome.FAILING and verdict.exit_code() == 1
+    assert verdict.headline().startswith("FAILING: nothing was measured on new")

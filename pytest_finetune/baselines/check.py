@@ -20,7 +20,7 @@ from pytest_finetune.baselines.scenario import identity_changes, scenario_name, 
 from pytest_finetune.baselines.store import (FORMAT_VERSION, baseline_path, build_baseline, find_baseline,
                                              is_packaged, obtained_path, read_baseline, read_fingerprints,
                                              stored_file, write_baseline)
-from pytest_finetune.errors import BaselineError
+from pytest_finetune.errors import BaselineError, FinetuneError
 from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.runs.result import RunResult, library_versions, version_changes
 
@@ -116,16 +116,18 @@ def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
         if found["note"]:
             comparison.notes.append(found["note"])
         where = found["path"]
-        obtained = obtained_path(path)
         if comparison.passed:
-            with contextlib.suppress(FileNotFoundError):
-                obtained.unlink()
+            _remove_obtained(path)
             return CheckOutcome("passed", comparison=comparison, compared_with=where, record=record,
                                 notes=comparison.notes)
-        write_baseline(obtained, build_baseline([result], scenario, k))
         origin = " (a packaged default: your baselines folder has no file for it)" if is_packaged(where) else ""
-        message = (comparison.message(str(where)) + origin +
-                   f"\n  the new result is in {obtained}; to accept it: mv {obtained} {path}")
+        try:
+            obtained = obtained_path(path)
+            write_baseline(obtained, build_baseline([result], scenario, k))
+            kept = f"\n  the new result is in {obtained}; to accept it: mv {obtained} {path}"
+        except FinetuneError as exc:  # a read-only folder: the verdict stands, said first
+            kept = f"\n  the new result could not be kept: {exc}"
+        message = comparison.message(str(where)) + origin + kept
         return CheckOutcome("failed", message=message, comparison=comparison, compared_with=where,
                             record=record, notes=comparison.notes)
 
@@ -144,8 +146,7 @@ def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
             if writer_id and old is not None and old.get("updated_by_run") == writer_id:
                 return None  # another xdist worker of this same session wrote it already
             write_baseline(path, record)
-        with contextlib.suppress(FileNotFoundError):
-            obtained_path(path).unlink()
+        _remove_obtained(path)
         change = {m: [old["metrics"][m]["mean"] if old else None, record["metrics"][m]["mean"]]
                   for m in record["metrics"]}
         return {"scenario": name, "file": path.name, "change": change, "seeds": record["seeds"]}
@@ -154,6 +155,13 @@ def check_run(result: RunResult, folder: Path, k: float, mode: str = COMPARE,
     if outcome.status == "missing":
         outcome.message = f"no baseline for scenario {name} (expected {path})"
     return outcome
+
+
+def _remove_obtained(path: Path) -> None:
+    """A stale ``*.obtained.json`` of ``path`` goes once the baseline passes or is rewritten;
+    a temp folder that cannot be used holds none to remove."""
+    with contextlib.suppress(FileNotFoundError, FinetuneError):
+        obtained_path(path).unlink()
 
 
 def data_changes(record: dict[str, Any], result: RunResult) -> list[str]:

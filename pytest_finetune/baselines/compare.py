@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from pytest_finetune.baselines.outcome import Outcome
 from pytest_finetune.baselines.scenario import scenario_of, without_identity
 from pytest_finetune.baselines.store import SEED_POINTS, downsample, metric_names, seed_metric, seed_record
 from pytest_finetune.runs.config import RunConfig
@@ -32,6 +33,22 @@ from pytest_finetune.runs.result import RunResult, version_changes
 
 NOISE_FACTOR = 10.0  # paired check: a move up to 10x the measured noise envelope is noise
 METRIC_FLIPS = 2  # metric granularity: changes of up to 2 eval predictions are not judged
+
+
+@dataclass(frozen=True)
+class Words:
+    """How a paired failure names its two sides: a run and its stored record (pytest, ``run``),
+    or the new and the old side of an upgrade, compared with each other."""
+
+    now: str = "now"
+    then: str = "recorded"
+    record: str = "this seed's record"
+    short: str = "now/recorded"
+    then_metric: str = "in this seed's record"
+
+
+RECORD_WORDS = Words()
+UPGRADE_WORDS = Words(now="on new", then="on old", record="the old side", short="new/old", then_metric="on old")
 
 
 @dataclass
@@ -56,14 +73,40 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     version_changes: dict[str, tuple[str, str]] = field(default_factory=dict)
     paired: str = ""  # what the paired check compared with ("" when it could not run)
+    paired_failures: int = 0  # how many of ``failures`` (the first ones) the same-seed check found
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
+    @property
+    def outcome(self) -> Outcome:
+        """``safe`` (nothing moved), ``changed`` (the same-seed numerics moved, the seed-spread
+        bands hold) or ``regression`` (a metric or the curve left its seed band): the three
+        outcomes of an upgrade verdict, as one run against its record can tell them."""
+        if not self.failures:
+            return Outcome.SAFE
+        return Outcome.CHANGED if len(self.failures) == self.paired_failures else Outcome.REGRESSION
+
+    def band_line(self) -> str | None:
+        """Whether the seed-spread bands hold, when the same-seed check failed: a moved run
+        whose metrics stay in the recorded seeds' spread is a change to look at, one that
+        leaves them is worse than every recorded seed allows."""
+        if not self.paired_failures:
+            return None
+        bands = [r for r in self.rows if " " not in r.metric]  # the seed bands' rows: a bare metric name
+        shown = ", ".join(f"{r.metric} {r.now:.4f} ({r.allowed})" for r in bands)
+        if self.outcome is Outcome.CHANGED:
+            return (f"seed band: holds ({shown}): the same-seed numerics moved, but the metrics stay "
+                    "within the recorded seeds' spread")
+        return f"seed band: does NOT hold ({shown})"
+
     def message(self, baseline_file: str) -> str:
         lines = [f"{self.scenario}: run differs from baseline {baseline_file}"]
         lines += [f"  {failure}" for failure in self.failures]
+        band = self.band_line()
+        if band:
+            lines.append(f"  {band}")
         if self.version_changes:
             lines.append("  library versions that differ (baseline -> now): " + ", ".join(
                 f"{name} {old} -> {new}" for name, (old, new) in sorted(self.version_changes.items())))
@@ -140,6 +183,63 @@ def measure_noise(clean: RunResult, probes: Sequence[RunResult]) -> dict[str, An
     }
 
 
+def ulp_envelope(record: dict[str, Any], metrics: Sequence[str] = ("accuracy", "f1")) -> dict[str, Any]:
+    """The envelope of a seed record whose noise was never measured: one float32 ulp per
+    value, the floor ``measure_noise`` never goes below. Two runs that should be
+    bit-identical (same seed, same CPU, nothing changed) pass it; anything that moved the
+    numerics by more than ``NOISE_FACTOR`` ulps does not."""
+    biggest_logit = max((abs(x) for row in record["eval_logits"] for x in row), default=1.0)
+    return {"loss_curve": [ulp32(v) for v in record["losses"]],
+            "eval_loss": [ulp32(e["eval_loss"]) for e in record["eval_history"]] or [ulp32(1.0)],
+            "eval_logits": ulp32(biggest_logit), **{m: 0.0 for m in metrics}, "factor": NOISE_FACTOR,
+            "method": "no measured envelope: one float32 ulp per value"}
+
+
+def sides_pairing_problem(old: RunResult, new: RunResult) -> str | None:
+    """Why two runs cannot be compared step by step as the same seed (None: they can)."""
+    if "cpu" not in (old.device, new.device) or old.device != new.device:
+        return f"they ran on {old.device} and {new.device}; same-seed runs are bit-identical only on CPU"
+    configs = [{k: v for k, v in r.to_dict()["config"].items() if k != "perturb"} for r in (old, new)]
+    if configs[0] != configs[1]:  # a perturbation (a test hook) is judged against the clean run
+        return "their run configurations differ"
+    kinds = [(r.hardware or {}).get("cpu_capability") for r in (old, new)]
+    if kinds[0] and kinds[1] and kinds[0] != kinds[1]:
+        return f"they used {kinds[0]} and {kinds[1]} CPU kernels"
+    return None
+
+
+def compare_sides(old: RunResult, new: RunResult, noise: dict[str, Any] | None, scenario: str) -> Comparison:
+    """The paired same-seed check between the two sides of an upgrade: ``new`` judged against
+    ``old``'s run of the same configuration and seed, step by step, with the scenario's
+    measured noise envelope (one float32 ulp per value when none was measured).
+
+    This, not each side against a stored record, is what an upgrade verdict rests on: a
+    record made on one side makes any change read as a gain or a loss depending on which
+    side recorded it. ``Comparison.paired`` is empty when the two cannot be paired (a note
+    says why); then nothing was compared.
+    """
+    out = Comparison(scenario)
+    why_not = sides_pairing_problem(old, new)
+    if why_not:
+        out.notes.append(f"the two sides' runs were not compared step by step: {why_not}")
+        return out
+    record = seed_record(old)
+    usable = noise is not None and len(noise.get("loss_curve", [])) == len(record["losses"])
+    envelope = noise if usable else ulp_envelope(record, list(old.metrics))
+    factor = float(envelope.get("factor", NOISE_FACTOR))
+    out.paired = f"the old side's run of seed {old.config.seed}"
+    _paired_curve(new, record, envelope, factor, scenario, out, UPGRADE_WORDS)
+    _paired_eval(new, record, envelope, factor, scenario, out, UPGRADE_WORDS)
+    _paired_metrics(new, {m: float(v) for m, v in old.metrics.items() if m in new.metrics},
+                    envelope if usable else None,
+                    scenario, out, UPGRADE_WORDS)
+    out.paired_failures = len(out.failures)
+    if not usable:
+        out.notes.append("no measured noise envelope for this scenario: the sides were compared to "
+                         f"{factor:g} float32 ulps per value")
+    return out
+
+
 def _unpaired_reason(result: RunResult, baseline: dict[str, Any]) -> str | None:
     if result.device != "cpu":
         return f"the run is on {result.device}; same-seed runs are bit-identical only on CPU"
@@ -188,37 +288,45 @@ def _paired(result: RunResult, baseline: dict[str, Any], scenario: str, out: Com
         out.notes.append(f"paired check of seed {seed} covers accuracy/F1 only: this baseline (format "
                          f"{baseline.get('format_version')}) has no {missing}; re-record it with "
                          "--finetune-update-baselines=all --finetune-seeds 3")
-    for metric in metric_names(baseline):
-        stored = seed_metric(baseline, seed, metric)
-        if stored is None or metric not in result.metrics:
-            continue
+    stored = {metric: seed_metric(baseline, seed, metric) for metric in metric_names(baseline)
+              if metric in result.metrics}
+    _paired_metrics(result, {m: v for m, v in stored.items() if v is not None}, noise, scenario, out)
+    return curve_checked
+
+
+def _paired_metrics(result: RunResult, stored: dict[str, float], noise: dict[str, Any] | None,
+                    scenario: str, out: Comparison, words: Words = RECORD_WORDS) -> None:
+    """Accuracy/F1 of the same seed: a drop beyond 2 eval predictions (or twice what the
+    noise probes moved them) fails; a rise beyond it is a note."""
+    runner, seed = result.config.runner, result.config.seed
+    for metric, then in stored.items():
         now = float(result.metrics[metric])
         measured = float(noise[metric]) if noise is not None else 0.0
         flips = METRIC_FLIPS * _quantum(result) * _flip_weight(metric)
         allowed = max(2 * measured, flips)
-        delta = now - stored
+        delta = now - then
         verdict = "FAIL" if delta < -allowed - 1e-12 else "gain" if delta > allowed + 1e-12 else "ok"
-        out.rows.append(Row(scenario, f"{metric} (paired, seed {seed})", stored, now,
+        out.rows.append(Row(scenario, f"{metric} (paired, seed {seed})", then, now,
                             f"|delta| <= {allowed:.4f}", verdict))
         source = (f"2 x the noise probes' {measured:.4f} or {METRIC_FLIPS} eval predictions"
                   if noise is not None else f"{METRIC_FLIPS} eval predictions; no measured envelope")
         if verdict == "FAIL":
-            out.failures.append(f"{metric} ({runner} runner, seed {seed}): {now:.4f} now, {stored:.4f} in "
-                                f"this seed's record ({delta:+.4f}; allowed -{allowed:.4f}: {source})")
+            out.failures.append(f"{metric} ({runner} runner, seed {seed}): {now:.4f} {words.now}, {then:.4f} "
+                                f"{words.then_metric} "
+                                f"({delta:+.4f}; allowed -{allowed:.4f}: {source})")
         elif verdict == "gain":
-            out.notes.append(f"{metric} of seed {seed} rose beyond noise: {stored:.4f} -> {now:.4f}")
-    return curve_checked
+            out.notes.append(f"{metric} of seed {seed} rose beyond noise: {then:.4f} -> {now:.4f}")
 
 
 def _paired_curve(result: RunResult, record: dict[str, Any], noise: dict[str, Any], factor: float,
-                  scenario: str, out: Comparison) -> None:
+                  scenario: str, out: Comparison, words: Words = RECORD_WORDS) -> None:
     runner, seed = result.config.runner, result.config.seed
     steps, now = downsample(result.losses, SEED_POINTS)
     if steps != record["loss_steps"]:
         out.rows.append(Row(scenario, f"loss curve (paired, seed {seed})", len(record["losses"]),
                             len(result.losses), "same steps", "FAIL"))
         out.failures.append(f"loss curve ({runner} runner, seed {seed}): {len(result.losses)} optimizer "
-                            f"steps now, this seed's record has points up to step {record['loss_steps'][-1]}: "
+                            f"steps {words.now}, {words.record} has points up to step {record['loss_steps'][-1]}: "
                             "the schedule changed (epochs, batch size, train split size)")
         return
     envelope = noise["loss_curve"]
@@ -257,7 +365,7 @@ def _paired_curve(result: RunResult, record: dict[str, Any], noise: dict[str, An
                   "drawn between epochs, e.g. by the evaluation) or at what runs at the epoch boundary")
     out.failures.append(
         f"loss curve ({runner} runner, seed {seed}): left the noise envelope first at {point} {step} of "
-        f"{len(result.losses)}: {now[first]:.6f} now, {record['losses'][first]:.6f} recorded ({delta:+.2e} = "
+        f"{len(result.losses)}: {now[first]:.6f} {words.now}, {record['losses'][first]:.6f} {words.then} ({delta:+.2e} = "
         f"{ratios[first]:.0f}x the envelope {envelope[first]:.1e}; allowed {factor:g}x); {where}. Largest move: "
         f"{point} {steps[big]}, {now[big] - record['losses'][big]:+.4f}")
 
@@ -275,7 +383,7 @@ def _epoch_starting_in(index: int, steps: Sequence[int], total: int, epochs: int
 
 
 def _paired_eval(result: RunResult, record: dict[str, Any], noise: dict[str, Any], factor: float,
-                 scenario: str, out: Comparison) -> None:
+                 scenario: str, out: Comparison, words: Words = RECORD_WORDS) -> None:
     runner, seed = result.config.runner, result.config.seed
     history, stored = result.eval_history, record["eval_history"]
     epochs = []
@@ -297,8 +405,8 @@ def _paired_eval(result: RunResult, record: dict[str, Any], noise: dict[str, Any
                             0.0, logit_dev / noise["eval_logits"], f"<= {factor:g}",
                             "FAIL" if logit_bad else "ok"))
     if len(history) != len(stored):
-        out.failures.append(f"eval ({runner} runner, seed {seed}): {len(history)} evaluations now, "
-                            f"{len(stored)} recorded")
+        out.failures.append(f"eval ({runner} runner, seed {seed}): {len(history)} evaluations {words.now}, "
+                            f"{len(stored)} {words.then}")
     elif moved is not None or logit_bad:
         parts = []
         if moved is not None:
@@ -309,7 +417,7 @@ def _paired_eval(result: RunResult, record: dict[str, Any], noise: dict[str, Any
             parts.append(f"fixed-batch eval logits moved by up to {logit_dev:.2e} "
                          f"({logit_dev / noise['eval_logits']:.0f}x the envelope)")
         out.failures.append(f"eval ({runner} runner, seed {seed}): " + "; ".join(parts) +
-                            f". Per epoch, now/recorded: {'; '.join(epochs)}")
+                            f". Per epoch, {words.short}: {'; '.join(epochs)}")
 
 
 def compare(result: RunResult, baseline: dict[str, Any], scenario: str, k: float | None = None) -> Comparison:
@@ -317,6 +425,7 @@ def compare(result: RunResult, baseline: dict[str, Any], scenario: str, k: float
     k = float(tolerance["k"] if k is None else k)
     out = Comparison(scenario)
     curve_paired = _paired(result, baseline, scenario, out)
+    out.paired_failures = len(out.failures)
     granularity = METRIC_FLIPS * _quantum(result)
     stored_names = metric_names(baseline)
     for metric in [m for m in result.metrics if m not in stored_names] + \

@@ -13,14 +13,13 @@ with it gets the seed-spread bands and a paired check of its seed's accuracy/F1 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
 from pytest_finetune.errors import BaselineError
-from pytest_finetune._io import NonFiniteNumber, loads_json, write_json
+from pytest_finetune._io import loads_json, read_json, user_temp_folder, write_json
 from pytest_finetune.runs.result import RunResult
 from pytest_finetune.baselines.scenario import scenario_name, without_identity
 
@@ -59,7 +58,17 @@ def baseline_path(folder: Path, scenario: dict[str, str]) -> Path:
 
 
 def obtained_path(path: Path) -> Path:
-    return path.with_name(path.name[: -len(".json")] + ".obtained.json")
+    """Where a failing run's result is kept for review, next to the baseline ``path`` it failed.
+
+    Beside it in the user's baselines folder (accepting it is a ``mv`` a reviewer sees),
+    except when that folder is the package's own defaults (this repository's ini points
+    there; a user may point at an installed copy): a run never writes into the package, so
+    the file goes to this user's temp folder, and the message names it as ever.
+    """
+    name = path.name[: -len(".json")] + ".obtained.json"
+    if Path(path).parent.resolve() == PACKAGED_BASELINES:
+        return user_temp_folder("obtained") / name
+    return path.with_name(name)
 
 
 def downsample(losses: Sequence[float], points: int = LOSS_POINTS,
@@ -183,20 +192,7 @@ def read_fingerprints(path: Path) -> dict[str, Any]:
 
 def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON object from a file we wrote; every problem is a BaselineError naming the file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BaselineError(f"{path}: not UTF-8 text; a baseline is a JSON file") from None
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        record = loads_json(text)
-    except json.JSONDecodeError as exc:
-        raise BaselineError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}); restore it from git "
-                            "or regenerate with --finetune-update-baselines") from None
-    except NonFiniteNumber as exc:
-        raise BaselineError(f"{path}: {exc}; a baseline holds finite numbers only (restore it "
-                            "from git or regenerate with --finetune-update-baselines)") from None
+    record = read_json(path, BaselineError, "restore it from git or regenerate with --finetune-update-baselines")
     if not isinstance(record, dict):
         raise BaselineError(f"{path}: expected a JSON object, found {type(record).__name__}")
     version = record.get("format_version")

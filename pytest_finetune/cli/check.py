@@ -37,9 +37,12 @@ from typing import Iterator, Mapping, Sequence
 import pytest
 
 import pytest_finetune.guard
+from pytest_finetune.baselines.outcome import Outcome
 from pytest_finetune.cli import exit_codes
+from pytest_finetune.cli.preflight import check_inputs
 from pytest_finetune.config.options import OPTIONS_BY_DEST, SESSION_OPTIONS, resolve
 from pytest_finetune.errors import ConfigError
+from pytest_finetune.plugin.stash import SESSION_LOG
 from pytest_finetune.runs.config import PROFILES
 
 GUARD_DIR = Path(pytest_finetune.guard.__file__).resolve().parent
@@ -56,6 +59,7 @@ class SuiteOutcome:
 
     exit_code: int
     report: Path | None
+    outcome: Outcome | None = None  # safe, changed or regression (None: the session did not finish)
 
 
 class _Watch:
@@ -64,6 +68,12 @@ class _Watch:
     def __init__(self) -> None:
         self.collection_errors = 0
         self.keyboard_interrupt = False
+        self.outcome: Outcome | None = None
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """The session's outcome (safe, changed, regression), as its report would say."""
+        report = config.stash.get(SESSION_LOG, None)
+        self.outcome = report.outcome() if report is not None else None
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -110,20 +120,17 @@ def pytest_arguments(profile: str = "tiny", report: str | os.PathLike | None = N
     return args + list(extra)
 
 
-def _preflight(profile: str, data: str | None) -> None:
-    """Stop before pytest starts when no check could run: one line instead of all skips."""
-    from pytest_finetune.plugin.availability import data_unavailable_reason
-
-    source = resolve(OPTIONS_BY_DEST["data"], data, None)
-    reason = data_unavailable_reason(str(source))
-    if reason:
-        raise ConfigError(reason)
+def _preflight(profile: str, options: Mapping[str, str | None]) -> None:
+    """Stop before pytest starts when no check could measure anything: one line (exit 2)
+    instead of every check failing alike (a GPU profile without a GPU, a model that does
+    not load, data that does not read, no data at all)."""
     if profile == "gpu":
         import torch
 
         if not torch.cuda.is_available():
             raise ConfigError("--profile gpu: this machine has no CUDA device (torch.cuda.is_available() "
                              "is False); run it on a GPU runner")
+    check_inputs({**options, "profile": profile})
 
 
 def _cache_dir(cache_dir: str | None) -> Path:
@@ -174,12 +181,13 @@ def check(profile: str = "tiny", report: str | os.PathLike | None = None,
     Raises ConfigError (exit code 2) when the input cannot work, before pytest starts.
     """
     args = pytest_arguments(profile, report, options, extra)
-    _preflight(profile, (options or {}).get("data"))
+    _preflight(profile, options or {})
     watch = _Watch()
     with _writes_kept_out_of_the_package(_cache_dir((options or {}).get("cache_dir"))):
         status = pytest.main(args, plugins=[watch])
     written = Path(args[args.index("--finetune-report") + 1]) if report is not None else None
-    return SuiteOutcome(exit_code_of(status, watch), written if written and written.is_file() else None)
+    return SuiteOutcome(exit_code_of(status, watch), written if written and written.is_file() else None,
+                        watch.outcome)
 
 
 def add_check_arguments(check_parser: argparse.ArgumentParser) -> None:
@@ -200,6 +208,11 @@ def command_check(args: argparse.Namespace) -> int:
     options = {dest: getattr(args, dest) for dest in SESSION_OPTIONS}
     outcome = check(args.profile, args.report, options, getattr(args, "pytest_args", ()))
     report = f"; report {outcome.report}" if outcome.report else ""
-    print(f"pytest-finetune check (profile {args.profile}): {VERDICTS[outcome.exit_code]}, "
-          f"exit {outcome.exit_code}{report}")
+    verdict = VERDICTS[outcome.exit_code]
+    if outcome.exit_code == exit_codes.REGRESSION and outcome.outcome is Outcome.CHANGED:
+        verdict = ("CHANGED (the same-seed numerics moved; the seed bands and every correctness check hold: "
+                   "look at the change, and re-record if it is expected)")
+    elif outcome.exit_code == exit_codes.REGRESSION and outcome.outcome is Outcome.REGRESSION:
+        verdict = "FAILED (regression)"
+    print(f"pytest-finetune check (profile {args.profile}): {verdict}, exit {outcome.exit_code}{report}")
     return outcome.exit_code

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import re
 import sys
@@ -23,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_finetune.cli import exit_codes
-from pytest_finetune.config.options import OPTIONS_BY_DEST, finite_number, output_file_problem
+from pytest_finetune.config.options import (OPTIONS_BY_DEST, finite_number, output_file_problem,
+                                            output_folder_problem)
 from pytest_finetune.errors import ConfigError, FinetuneError
 from pytest_finetune.report.tables import format_table
 
@@ -67,72 +67,86 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def read_report(path: str) -> dict[str, dict[str, Any]]:
-    """``{scenario: result dict}`` from a --finetune-report file or one run's result JSON."""
-    from pytest_finetune._io import NonFiniteNumber, loads_json
+def read_report(path: str) -> dict[str, Any]:
+    """``{scenario: RunResult}`` from a --finetune-report file or one run's result JSON.
 
-    try:
-        data = loads_json(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise ReportError(f"{path}: not UTF-8 text; expected a JSON report") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-    except NonFiniteNumber as exc:
-        raise ReportError(f"{path}: {exc}; a report holds finite numbers only") from None
+    A run's result file is named by the scenario its record describes (task, model by
+    content, runner, profile, device, precision, sampler): the name a report and the stored
+    baselines use. So two runs of different models never meet as one scenario, a run file
+    finds its stored band, and a run file and a report of the same scenario are compared.
+    """
+    from pytest_finetune._io import read_json
+
+    data = read_json(Path(path), ReportError, "expected a --finetune-report file or a run's result JSON")
     if isinstance(data, dict) and "results" in data:
         results = data["results"]
         if not isinstance(results, dict):
             raise _fail(path, "results", "an object of scenario -> result", results)
-        return results
+        return {name: result_from(path, f"results.{name}", entry) for name, entry in results.items()}
     if isinstance(data, dict) and "config" in data:
-        config = data["config"]
-        if not isinstance(config, dict):
-            raise _fail(path, "config", "an object", config)
-        return {f"{config.get('runner')}-{config.get('profile')}": data}
+        result = result_from(path, "", data)
+        return {run_scenario_name(result): result}
     raise ReportError(f"{path}: neither a --finetune-report file (key 'results') nor a run's "
                       "result JSON (key 'config')")
 
 
-def result_from(path: str, name: str, data: Any):
-    """A RunResult from one report entry, every field ``compare`` reads checked first."""
+def run_scenario_name(result) -> str:
+    """The scenario name of a stored run record, as ``baselines.scenario`` names a live run.
+
+    The record names its model by content already (``model_source``: the label itself, or
+    None for the embedded model); a GPU run's device label comes from the compute
+    capability it recorded, not from this machine's GPU (it may have none).
+    """
+    from pytest_finetune.baselines.scenario import scenario_name, scenario_of
+
+    scenario = scenario_of(result.config, "cpu" if result.device == "cuda" else result.device)
+    if result.device == "cuda":
+        capability = result.hardware.get("cuda_capability")
+        scenario["device"] = f"cuda-sm{str(capability).replace('.', '')}" if capability else "cuda"
+    return scenario_name(scenario)
+
+
+def result_from(path: str, where: str, data: Any):
+    """A RunResult from one report entry (at ``where``, e.g. ``results.<scenario>``; "" for
+    a run's own result file), every field ``compare`` reads checked first."""
     from pytest_finetune.runs.config import RunConfig
     from pytest_finetune.runs.result import RunResult
 
-    where = f"results.{name}"
+    def at(key: str) -> str:
+        return f"{where}.{key}" if where else key
+
     if not isinstance(data, dict):
         raise _fail(path, where, "an object (a run's result)", data)
     metrics = _metrics_of(path, where, data)
     losses = data.get("losses")
     if not isinstance(losses, list) or not losses or not all(_number(x) for x in losses):
-        raise _fail(path, f"{where}.losses", "a non-empty list of numbers (the training loss per step)",
+        raise _fail(path, at("losses"), "a non-empty list of numbers (the training loss per step)",
                     losses)
     config = data.get("config")
     if not isinstance(config, dict):
-        raise _fail(path, f"{where}.config", "an object (the run's settings)", config)
+        raise _fail(path, at("config"), "an object (the run's settings)", config)
     versions = data.get("versions", {})
     if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):
-        raise _fail(path, f"{where}.versions", "an object of version strings", versions)
+        raise _fail(path, at("versions"), "an object of version strings", versions)
     history = data.get("eval_history", [])
     if not isinstance(history, list) or not all(
             isinstance(e, dict) and all(_number(v) for v in e.values()) for e in history):
-        raise _fail(path, f"{where}.eval_history", "a list of objects of numbers", history)
+        raise _fail(path, at("eval_history"), "a list of objects of numbers", history)
     numbers = {key: data.get(key, 0.0) for key in ("param_delta", "wall_time_s", "train_time_s",
                                                     "examples_per_s", "train_examples")}
     for key, value in numbers.items():
         if not _number(value):
-            raise _fail(path, f"{where}.{key}", "a number", value)
+            raise _fail(path, at(key), "a number", value)
     counts = data.get("prediction_counts", [])
     if not isinstance(counts, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
-        raise _fail(path, f"{where}.prediction_counts", "a list of whole numbers", counts)
+        raise _fail(path, at("prediction_counts"), "a list of whole numbers", counts)
     known = {f.name for f in dataclasses.fields(RunConfig)}
     try:
         run_config = RunConfig.from_dict({k: v for k, v in config.items() if k in known})
     except FinetuneError as exc:
-        raise ReportError(f"{path}: {where}.config: {exc}") from None
+        raise ReportError(f"{path}: {at('config')}: {exc}") from None
     except (TypeError, ValueError) as exc:
-        raise ReportError(f"{path}: {where}.config: not a run's settings ({exc})") from None
+        raise ReportError(f"{path}: {at('config')}: not a run's settings ({exc})") from None
     extra = {k: data[k] for k in ("learning_rates", "eval_logits") if isinstance(data.get(k), list)}
     fields = {f.name for f in dataclasses.fields(RunResult)}
     return RunResult(config=run_config, device=str(data.get("device", "cpu")), losses=[float(x) for x in losses],
@@ -151,20 +165,23 @@ def _metrics_of(path: str, where: str, data: dict[str, Any]) -> dict[str, float]
     ``accuracy`` and ``f1`` keys of results written before tasks had their own metrics."""
     from pytest_finetune.runs.result import metrics_of
 
+    def at(*keys: str) -> str:
+        return ".".join(k for k in (where, *keys) if k)
+
     if "metrics" in data:
         if not isinstance(data["metrics"], dict) or not data["metrics"]:
-            raise _fail(path, f"{where}.metrics", "a non-empty object of metric name -> number", data["metrics"])
-        prefix = f"{where}.metrics"
+            raise _fail(path, at("metrics"), "a non-empty object of metric name -> number", data["metrics"])
+        prefix = ("metrics",)
     else:
         for metric in ("accuracy", "f1"):
             if metric not in data:
-                raise ReportError(f"{path}: {where}: missing key 'metrics' (or, in results written before "
-                                  f"tasks had their own metrics, {metric!r})")
-        prefix = where
+                raise ReportError(f"{path}: {where or 'the run result'}: missing key 'metrics' (or, in results "
+                                  f"written before tasks had their own metrics, {metric!r})")
+        prefix = ()
     metrics = metrics_of(data)
     for metric, value in metrics.items():
         if not _number(value) or not 0 <= value <= 1:
-            raise _fail(path, f"{prefix}.{metric}", "a number in [0, 1]", value)
+            raise _fail(path, at(*prefix, metric), "a number in [0, 1]", value)
     return {metric: float(value) for metric, value in metrics.items()}
 
 
@@ -204,16 +221,16 @@ def command_diff(args: argparse.Namespace) -> int:
         if problem:
             raise ConfigError(f"--markdown: {args.markdown} {problem}; expected a file path in a writable folder")
     k = None if args.tolerance_k is None else finite_number("--tolerance-k", args.tolerance_k, minimum=0)
-    if Path(args.baselines).exists() and not Path(args.baselines).is_dir():
-        raise ConfigError(f"--baselines: {args.baselines} is a file, not a folder; expected the folder "
+    problem = output_folder_problem(args.baselines, writable=False)  # a missing one: floors alone
+    if problem:
+        raise ConfigError(f"--baselines: {args.baselines} {problem}; expected the folder "
                           "of stored baselines whose seed spread sets the band")
-    old, new = read_report(args.old), read_report(args.new)
-    old_runs = {name: result_from(args.old, name, data) for name, data in old.items()}
-    new_runs = {name: result_from(args.new, name, data) for name, data in new.items()}
+    old_runs, new_runs = read_report(args.old), read_report(args.new)
     common = sorted(set(old_runs) & set(new_runs))
     if args.fail_on_regression and not common:
         raise ReportError(f"{args.old} and {args.new} share no scenario with a run result: nothing to "
-                          "judge (were both written by sessions that ran the same tests?)")
+                          f"judge (OLD has {', '.join(sorted(old_runs)) or 'none'}; NEW has "
+                          f"{', '.join(sorted(new_runs)) or 'none'}: another model, runner, profile or device?)")
     rows: list[list[str]] = []
     failures: list[str] = []
     sources: list[str] = []

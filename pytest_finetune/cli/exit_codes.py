@@ -14,16 +14,18 @@ from typing import Callable
 from pytest_finetune.errors import FinetuneError
 
 OK = 0  # everything checked and in its band
-REGRESSION = 1  # a metric, the loss curve or a guard check moved beyond what is allowed
+REGRESSION = 1  # a metric, the loss curve or a guard check moved beyond what is allowed, or nothing judged a run
 BAD_INPUT = 2  # a path, option, baseline or report the user gave cannot be used (one line)
 INTERNAL_ERROR = 3  # a bug in pytest-finetune or a library under it (traceback on stderr)
+CHANGED = 4  # upgrade --fail-on-change: the numerics changed, quality did not get worse
 INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 EPILOG = """exit codes:
   0  ok: everything checked is within its baseline band
-  1  regression: a metric, the loss curve or a guard check moved beyond its band
+  1  regression: a metric, the loss curve or a guard check moved beyond its band (run: or no baseline)
   2  bad input: a path, option, baseline or report cannot be used (one line on stderr)
   3  internal error: a bug in pytest-finetune or a library under it (traceback on stderr)
+  4  upgrade --fail-on-change only: the numerics changed, quality did not get worse
   130 interrupted (Ctrl-C)"""
 
 PROG = "pytest-finetune"

@@ -16,7 +16,7 @@ from pytest_finetune import __version__
 from pytest_finetune.cli import exit_codes
 from pytest_finetune.cli.check import add_check_arguments, command_check
 from pytest_finetune.cli.diff import add_diff_parser, command_diff
-from pytest_finetune.cli.upgrade import add_upgrade_parser, command_upgrade
+from pytest_finetune.cli.upgrade import add_bisect_parser, add_upgrade_parser, command_bisect, command_upgrade
 from pytest_finetune.config.options import OPTIONS_BY_DEST, SESSION_OPTIONS, output_folder_problem
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.report.tables import format_table
@@ -101,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     add_session_options(check)
     add_diff_parser(commands, common)
     add_upgrade_parser(commands, common, add_session_options)
+    add_bisect_parser(commands, common, add_session_options)
     return parser
 
 
@@ -154,11 +155,41 @@ def _preflight(settings, configs, registry) -> list[tuple[Any, str, dict[str, An
     return checked
 
 
+def _record_hint(args: argparse.Namespace, settings, config) -> str:
+    """How to record the missing baseline of a ``run`` on purpose: the guard suite's baseline
+    checks of this profile, in update mode, with this run's model and data; for your own
+    runner or task, your own test of it."""
+    if config.task != "mrpc" or config.runner not in RUNNERS:
+        return (f"your test of runner {config.runner} on task {config.task}: pytest -k <that test> "
+                f"--finetune-update-baselines --finetune-baselines {settings.baselines}")
+    given = " ".join(f"--{dest.replace('_', '-')} {getattr(args, dest)}" for dest in ("model", "data")
+                     if getattr(args, dest, None))
+    return (f"pytest-finetune check --profile {args.profile} {given + ' ' if given else ''}--baselines "
+            f"{settings.baselines} -- -k matches_baseline --finetune-update-baselines")
+
+
+def _write_picture(output: Path, curves: dict[str, Any], title: str, record: Any, k: float) -> Path | None:
+    """The loss-curve PNG, after the verdict and the JSON: a picture that cannot be written
+    (a full disk) is a warning, never the reason a computed verdict goes unseen."""
+    from pytest_finetune.report.plots import plot_loss_curves
+
+    try:
+        return plot_loss_curves(output / "loss_curves.png", curves, title, record, k)
+    except OSError as exc:
+        print(f"{exit_codes.PROG}: warning: cannot write {output / 'loss_curves.png'} "
+              f"({exc.strerror or exc}); the verdict above stands", file=sys.stderr)
+        return None
+
+
 def command_run(args: argparse.Namespace) -> int:
+    """Train each runner, judge each result against its stored baseline, report.
+
+    Exit 1 when a result is below its baseline or has none (nothing judged it, so it does
+    not pass: record one on purpose), 2 when a result could not be written, else 0.
+    """
     from pytest_finetune.baselines.check import check_run
     from pytest_finetune.baselines.scenario import scenario_name, scenario_of
     from pytest_finetune.config.settings import FinetuneSettings
-    from pytest_finetune.report.plots import plot_loss_curves
     from pytest_finetune.runs import execute_run
     from pytest_finetune.runs.config import session_run_config
     from pytest_finetune.runs.runners import Registry, bind
@@ -175,8 +206,11 @@ def command_run(args: argparse.Namespace) -> int:
     for runner in runners:
         bound = bind(registry, runner, args.task or settings.task, settings.data)
         configs.append(session_run_config(settings, bound.pop("runner"), args.profile, **bound, **overrides))
-    _preflight(settings, configs, registry)
-    rows, failed, curves, baseline_record, metrics = [], False, {}, None, set()
+    for config, device, record in _preflight(settings, configs, registry):
+        if record is None:
+            print(f"note: no stored baseline for {scenario_name(scenario_of(config, device))}: this run "
+                  "is reported but cannot pass", flush=True)
+    rows, failed, unwritten, curves, baseline_record, metrics = [], False, [], {}, None, set()
     for config in configs:
         print(f"== {config.runner}: profile {args.profile}, {config.epochs} epoch(s), batch "
               f"{config.batch_size}, lr {config.lr:g}, seed {config.seed}", flush=True)
@@ -184,29 +218,40 @@ def command_run(args: argparse.Namespace) -> int:
                              registry=registry)
         metrics.add(result.metric_source)
         name = scenario_name(scenario_of(config, result.device))
-        result.save(output / f"{name}.json")
+        try:
+            result.save(output / f"{name}.json")
+        except OSError as exc:
+            unwritten.append(f"{output / f'{name}.json'} ({exc.strerror or exc})")
         curves[f"{config.runner} (seed {config.seed})"] = result.losses
         outcome = check_run(result, settings.baselines, settings.tolerance_k)
-        verdict = {"passed": "ok", "failed": "BELOW BASELINE", "missing": "no baseline"}[outcome.status]
+        verdict = {"passed": "ok", "failed": "BELOW BASELINE", "missing": "NO BASELINE"}[outcome.status]
         baseline_record = outcome.record or baseline_record
         if outcome.status == "failed":
-            failed = True
             print(outcome.message, file=sys.stderr)
+        elif outcome.status == "missing":
+            print(f"{outcome.message}; nothing judged this run, so it does not pass: record one on "
+                  f"purpose with {_record_hint(args, settings, config)}", file=sys.stderr)
+        failed = failed or outcome.status != "passed"
         for text in outcome.notes:
             print(f"note: {text}")
         rows.append(_summary_row(result, verdict))
     task = registry.task(configs[0].task)
-    title = "MRPC" if task.name == "mrpc" else f"task {task.name}"
-    png = plot_loss_curves(output / "loss_curves.png", curves, f"{title} {args.profile} profile",
-                           baseline_record if len(runners) == 1 else None, settings.tolerance_k)
     print()
     print("\n".join(format_table(["runner", *task.metric_names, "final loss", "time s", "ex/s", "baseline"], rows)))
     print(f"metric: {', '.join(sorted(metrics))}")
-    print(f"\nwrote {output}/*.json and {png}")
-    return exit_codes.REGRESSION if failed else exit_codes.OK
+    title = f"{'MRPC' if task.name == 'mrpc' else f'task {task.name}'} {args.profile} profile"
+    png = _write_picture(output, curves, title, baseline_record if len(runners) == 1 else None,
+                         settings.tolerance_k)
+    print(f"\nwrote {output}/*.json" + (f" and {png}" if png else ""))
+    for text in unwritten:
+        print(f"{exit_codes.PROG}: --output: cannot write {text}; the verdict above stands", file=sys.stderr)
+    if failed:
+        return exit_codes.REGRESSION
+    return exit_codes.BAD_INPUT if unwritten else exit_codes.OK
 
 
-COMMANDS = {"run": command_run, "diff": command_diff, "check": command_check, "upgrade": command_upgrade}
+COMMANDS = {"run": command_run, "diff": command_diff, "check": command_check, "upgrade": command_upgrade,
+            "bisect": command_bisect}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -82,6 +83,11 @@ def _non_negative_float(name: str, value: Any) -> float:
     return finite_number(name, value, minimum=0)
 
 
+# Rewrite every baseline that ran, not only failing and missing ones (pytest-regressions'
+# --regen-all); --finetune-update-baselines=all, the older form, means the same.
+UPDATE_ALL_FLAG = "--finetune-update-all-baselines"
+
+
 def _update_mode(name: str, value: Any) -> str:
     """'' (off), 'failing' or 'all'; yes/no words from an ini file read as off / failing."""
     text = str(value).strip().lower()
@@ -91,8 +97,8 @@ def _update_mode(name: str, value: Any) -> str:
         return text
     if truthy(text):
         return "failing"
-    raise ConfigError(f"{name}: {value!r} is not one of failing, all (write "
-                      f"--finetune-update-baselines=all, or put the bare flag after your test paths)")
+    raise ConfigError(f"{name}: {value!r} is not one of failing, all (on the command line: "
+                      f"--finetune-update-baselines or {UPDATE_ALL_FLAG})")
 
 
 def _text(name: str, value: Any) -> str:
@@ -114,9 +120,28 @@ def _data_source(name: str, value: Any) -> str:
     return text
 
 
+def path_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot even be looked at, or None (also when it does not exist yet).
+
+    A name longer than the file system allows, a symlink loop or a folder that may not be
+    searched make ``Path.exists()`` raise (or lie); said here in one phrase, so that every
+    path option is refused with its name instead of an OSError traceback.
+    """
+    try:
+        os.stat(Path(path).expanduser())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        return f"cannot be used ({exc.strerror or exc})"
+    return None
+
+
 def folder_problem(path: str | Path) -> str | None:
     """Why ``path`` is not a usable folder ("does not exist", "is a file, not a folder"), or None."""
     folder = Path(path).expanduser()
+    problem = path_problem(folder)
+    if problem:
+        return problem
     if folder.is_dir():
         return None
     return "is a file, not a folder" if folder.exists() else "does not exist"
@@ -135,6 +160,10 @@ def _model_source(name: str, value: Any) -> str:
     """
     text = str(value)
     path = Path(text).expanduser()
+    problem = path_problem(path)
+    if problem:
+        raise ConfigError(f"{name}: model folder {text} {problem}; expected a Hugging Face model "
+                          "folder or a Hub id")
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{name}: model folder {text} is a file, not a folder; expected a Hugging "
                           "Face model folder or a Hub id")
@@ -163,13 +192,26 @@ def _seed_count(name: str, value: Any) -> int:
     return number
 
 
+def _write_probe(folder: Path) -> str | None:
+    """Why a file cannot be created in the existing ``folder``, found by creating one and
+    removing it: ``os.access`` says yes for root everywhere, and for folders that refuse
+    every new file (``/proc``, a read-only mount, a full quota)."""
+    try:
+        handle, name = tempfile.mkstemp(dir=folder, prefix=".pytest-finetune-probe.", suffix=".tmp")
+        os.close(handle)
+        os.unlink(name)
+    except OSError as exc:
+        return f"cannot be written: {folder} refused a new file ({exc.strerror or exc})"
+    return None
+
+
 def _creation_problem(folder: Path, writable: bool) -> str | None:
     """Why files cannot be made in ``folder`` (created with its parents if missing), or None."""
     for candidate in (folder, *folder.parents):
         if candidate.is_dir():
             if writable and not os.access(candidate, os.W_OK | os.X_OK):
                 return f"cannot be written: {candidate} is not writable"
-            return None
+            return _write_probe(candidate) if writable else None
         if candidate.exists():
             return f"cannot be created: {candidate} is a file, not a folder"
     return None
@@ -183,6 +225,9 @@ def output_folder_problem(path: str | Path, writable: bool = True) -> str | None
     be, or (``writable``) a read-only folder.
     """
     folder = Path(path).expanduser()
+    problem = path_problem(folder)
+    if problem:
+        return problem
     if folder.exists() and not folder.is_dir():
         return "is a file, not a folder"
     return _creation_problem(folder, writable)
@@ -191,6 +236,9 @@ def output_folder_problem(path: str | Path, writable: bool = True) -> str | None
 def output_file_problem(path: str | Path) -> str | None:
     """Why a file cannot be written at ``path`` (a folder there, a file above it), or None."""
     target = Path(path).expanduser()
+    problem = path_problem(target)
+    if problem:
+        return problem
     if target.is_dir():
         return "is a folder, not a file"
     if target.exists() and not os.access(target, os.W_OK):
@@ -226,6 +274,10 @@ class Option:
     parse: Callable[[str, Any], Any] = _text
     flag: bool = False
     const: str | None = None  # the value of the bare flag, for options whose value is optional
+    # More flags that set a value (flag, value): a plain flag never takes the word after it,
+    # so ``--finetune-update-baselines tests/test_x.py`` keeps its test path. An
+    # ``--option=value`` spelled out here is matched whole, as the older form still is.
+    flags: tuple[tuple[str, str], ...] = ()
 
     @property
     def cli(self) -> str:
@@ -259,9 +311,11 @@ OPTIONS: tuple[Option, ...] = (
            env="PYTEST_FINETUNE_DEVICE", parse=_choice(*DEVICES)),
     Option("baselines", "Folder of stored baselines.", default="baselines",
            env="PYTEST_FINETUNE_BASELINES"),
-    Option("update_baselines", "Rewrite baselines: bare (or 'failing') the failing and missing "
-           "scenarios and fingerprints that ran; '=all' every one that ran. Atomic writes.",
-           default="", parse=_update_mode, const="failing"),
+    Option("update_baselines", "Rewrite the failing and missing baselines and fingerprints "
+           f"that ran ({UPDATE_ALL_FLAG}: every one that ran). Atomic writes.",
+           default="", parse=_update_mode, const="failing",
+           flags=((UPDATE_ALL_FLAG, "all"), ("--finetune-update-baselines=all", "all"),
+                  ("--finetune-update-baselines=failing", "failing"))),
     Option("record_missing", "Record a missing baseline instead of failing.", default=False,
            flag=True),
     Option("seeds", "Seeds to train per scenario when updating baselines (mean/std spread).",

@@ -42,4 +42,12 @@ class FinetuneSettings:
         if problem:
             raise ConfigError(f"{OPTIONS_BY_DEST['baselines'].describe()}: baselines folder "
                               f"{values['baselines']} {problem}; expected a folder of baseline JSON files")
+        writer = next((OPTIONS_BY_DEST[dest].cli for dest in ("update_baselines", "record_missing")
+                       if values[dest]), None)
+        # Asked to write there: a folder that cannot take a file is said now, not after the
+        # training (an hour with -m full) whose results it would have held.
+        problem = writer and output_folder_problem(values["baselines"], writable=True)
+        if problem:
+            raise ConfigError(f"{OPTIONS_BY_DEST['baselines'].describe()}: baselines folder "
+                              f"{values['baselines']} {problem}; {writer} writes the baselines there")
         return cls(**values)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from pathlib import Path
 
 from pytest_finetune.config.options import folder_problem
@@ -108,7 +109,24 @@ def split_files(folder: Path) -> tuple[str, dict[str, list[Path]]]:
     missing = [s for s in ("train", "validation") if s not in files]
     if missing:
         raise DataError(f"{folder}: no {' or '.join(missing)} split found; {EXPECTED_FILES}")
+    for path in (p for paths in files.values() for p in paths):
+        _check_regular(path)
     return kind, files
+
+
+def _check_regular(path: Path) -> None:
+    """A data file is a regular file: reading a FIFO blocks until someone writes to it (a
+    session that hangs forever), and a folder or device is not data either."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{path}: is a directory, expected a data file")
+    if stat.S_ISFIFO(mode):
+        raise DataError(f"{path}: is a FIFO (named pipe), expected a data file")
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: is not a regular file (a device or socket), expected a data file")
 
 
 def read_source_bytes(path: Path) -> bytes:

@@ -67,7 +67,7 @@ def library_message(exc: BaseException) -> str:
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelError(f"{path}: unreadable {path.name} ({library_message(exc)})") from None
     if not isinstance(data, dict):
         raise ModelError(f"{path}: expected a JSON object in {path.name}, found {type(data).__name__}")
@@ -315,6 +315,29 @@ def load_model(name: str | Path | None, num_labels: int = 2, trust_remote_code: 
         raise _cannot_load("weights", path, exc, trust_remote_code) from None
     _check_loading_info(path, model, info)
     return model
+
+
+def check_config_fields(name: str | Path | None, fields: Iterable[str], trust_remote_code: bool = False) -> None:
+    """Refuse ``config_overrides`` fields the model's config does not have.
+
+    transformers sets any keyword given to ``from_pretrained`` as a config attribute, so a
+    typo (``hiden_dropout_prob``) or another architecture's name changes nothing and the
+    run trains as if it had not been asked: one line with the nearest real field instead.
+    """
+    import difflib
+
+    fields = list(fields)
+    if not fields:
+        return
+    path = str(name) if name == TINY_RANDOM_BERT else resolve_model(name)
+    config = BertConfig() if name == TINY_RANDOM_BERT else _load_config(path, trust_remote_code)
+    known = set(config.to_dict())
+    for field in fields:
+        if field not in known:
+            close = difflib.get_close_matches(field, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ModelError(f"config_overrides: {field} is not a field of the config of {path} "
+                             f"({config.model_type}){hint}")
 
 
 def pick_device(device: str) -> str:

@@ -13,10 +13,27 @@ from datasets.fingerprint import Hasher
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
+from pytest_finetune.errors import ConfigError
 from pytest_finetune.hf.cache import checked_map_cache
 from pytest_finetune.hf.tokenizers import tokenizer_digest  # its home is hf; still importable from here
 
 SENTENCE_COLUMNS = ("sentence1", "sentence2")
+
+
+def check_pair_length(tokenizer: PreTrainedTokenizerBase, max_length: int | None) -> None:
+    """A ``max_length`` that leaves each sentence of a pair at least one token.
+
+    The tokenizer adds its special tokens to every pair (BERT: 3, RoBERTa: 4); at or below
+    that it ignores the limit with a warning, and one token above it keeps a single word
+    of one sentence: either way the run trains on something that is no longer a pair.
+    """
+    if max_length is None:
+        return
+    special = tokenizer.num_special_tokens_to_add(pair=True)
+    if max_length < special + 2:
+        raise ConfigError(f"max_length: {max_length} leaves no room for a sentence pair: the tokenizer adds "
+                          f"{special} special tokens to each pair; expected max_length >= {special + 2} "
+                          "(a token of each sentence at least) or None")
 
 
 def tokenize_mrpc(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase,
@@ -27,6 +44,8 @@ def tokenize_mrpc(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase,
     (it then falls back to a random hash and silently re-tokenizes every session). The
     cache file is verified before reuse (``data.checked_map_cache``).
     """
+
+    check_pair_length(tokenizer, max_length)
 
     def tokenize(batch: dict) -> dict:
         return tokenizer(batch["sentence1"], batch["sentence2"], truncation=True,

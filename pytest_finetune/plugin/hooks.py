@@ -44,9 +44,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                             help=f"{option.help}{env}")
             parser.addini(option.ini, help=option.help, type="bool", default=False)
         elif option.const:
-            group.addoption(option.cli, action="store", nargs="?", const=option.const, default=None,
-                            dest=f"finetune_{option.dest}", metavar=option.dest.upper(),
-                            help=f"{option.help}{env}")
+            # Plain flags, as syrupy's --snapshot-update: an optional value would swallow the
+            # test path typed after the flag.
+            group.addoption(option.cli, action="store_const", const=option.const, default=None,
+                            dest=f"finetune_{option.dest}", help=f"{option.help}{env}")
+            for value in dict.fromkeys(value for _, value in option.flags):
+                names = [flag for flag, same in option.flags if same == value]
+                same = f"the same as {option.cli}"
+                group.addoption(*names, action="store_const", const=value, default=None, dest=f"finetune_{option.dest}",
+                                help=same if value == option.const else f"{same}, value '{value}' (see above)")
             parser.addini(option.ini, help=option.help, default=None)
         else:
             group.addoption(option.cli, action="store", default=None, dest=f"finetune_{option.dest}",
@@ -162,7 +168,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
                                     + ", ".join(unused) + " (delete them if no test uses them anymore)")
     if settings.report:
         try:
-            written = report.write(Path(settings.report), settings.tolerance_k, project_root(config))
+            written = report.write(Path(settings.report), settings.tolerance_k, project_root(config),
+                                   warn=lambda text: terminalreporter.write_line(f"pytest-finetune: {text}",
+                                                                                 yellow=True))
         except (OSError, ValueError) as exc:  # checked at configure time; the disk may still fail
             terminalreporter.write_line(f"pytest-finetune: cannot write the report {settings.report}: {exc}",
                                         red=True)

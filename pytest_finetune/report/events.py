@@ -32,6 +32,8 @@ class ComparisonEvent:
     passed: bool
     rows: list[dict[str, Any]]
     baseline: dict[str, Any]
+    outcome: str = "safe"  # baselines.outcome.Outcome: safe, changed (same-seed moved, bands hold), regression
+    nodeid: str = ""  # the test that judged it: an upgrade verdict tells record checks from correctness checks
     kind: str = field(default="comparison", init=False)
 
 
@@ -58,6 +60,7 @@ class FingerprintEvent:
     atol: float
     drifted: bool
     detail: str | None = None
+    nodeid: str = ""  # the test that judged it
     kind: str = field(default="fingerprint", init=False)
 
 

@@ -8,9 +8,10 @@ compared check by check (``pytest-finetune upgrade``) without a second report fo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pytest_finetune._io import write_json
+from pytest_finetune.baselines.outcome import Outcome
 from pytest_finetune.baselines.store import stored_baselines
 from pytest_finetune.report.events import (ComparisonEvent, FingerprintEvent, KnownIssueEvent, ProgressLineEvent,
                                            ResultEvent, UpdatedEvent, events_in)
@@ -65,6 +66,18 @@ class SessionReport:
                 self.fingerprints[event.name] = {k: v for k, v in vars(event).items() if k != "kind"}
             self.used_files.add(event.file)
 
+    def outcome(self) -> Outcome:
+        """The session's outcome in the upgrade verdict's words: ``regression`` when a test
+        failed for any reason but a moved same-seed record (or a drifted fingerprint) whose
+        seed bands hold, ``changed`` when only such tests failed, else ``safe``."""
+        failing = {nodeid for nodeid, test in self.tests.items() if test["outcome"] in ("failed", "error")}
+        moved = {c.get("nodeid") for c in self.comparisons.values() if c.get("outcome") == Outcome.CHANGED.value}
+        moved |= {f.get("nodeid") for f in self.fingerprints.values() if f.get("drifted")}
+        if failing - moved:
+            return Outcome.REGRESSION
+        return Outcome.CHANGED if failing or any(c.get("outcome") == Outcome.CHANGED.value
+                                                 for c in self.comparisons.values()) else Outcome.SAFE
+
     def table_lines(self) -> list[str]:
         rows = [row for comp in self.comparisons.values() for row in comp["rows"]]
         if not rows:
@@ -116,8 +129,12 @@ class SessionReport:
         stored = {p.name for p in stored_baselines(folder)}
         return sorted(stored - self.used_files)
 
-    def write(self, path: Path, k: float, root: Path | None = None) -> list[Path]:
+    def write(self, path: Path, k: float, root: Path | None = None,
+              warn: Callable[[str], None] | None = None) -> list[Path]:
         """The JSON report, and a loss-curve PNG per scenario beside it.
+
+        The JSON first: a picture that cannot be written (a full disk) is passed to ``warn``
+        (or raised without it), after the report that holds every verdict is in place.
 
         Paths inside it (test messages name baseline files) are made relative to ``root``
         (the project folder) and the home folder is written ``~``: a report is shared as a
@@ -126,17 +143,26 @@ class SessionReport:
         from pytest_finetune.report.plots import plot_loss_curves
         from pytest_finetune.runs.result import library_versions
 
+        # The stored record stays out (it is in the baselines folder); its measured noise
+        # envelope goes in, so that two reports can be compared with each other, step by
+        # step, at the scenario's own noise (``pytest-finetune upgrade``).
         payload = {"results": self.results, "comparisons": {
-            name: {key: value for key, value in comp.items() if key != "baseline"}
+            name: {**{key: value for key, value in comp.items() if key != "baseline"},
+                   "noise": (comp.get("baseline") or {}).get("noise")}
             for name, comp in self.comparisons.items()},
             "fingerprints": self.fingerprints, "tests": self.tests, "versions": library_versions(),
-            "known_issues": self.known_issue_records()}
+            "known_issues": self.known_issue_records(), "outcome": self.outcome().value}
         written = [write_json(path, without_local_paths(payload, root))]
         for scenario, result in self.results.items():
             baseline = self.comparisons.get(scenario, {}).get("baseline")
             png = path.with_name(f"{path.stem}-{scenario}.png")
-            written.append(plot_loss_curves(png, {f"now (seed {result['config']['seed']})": result["losses"]},
-                                            scenario, baseline, k))
+            try:
+                written.append(plot_loss_curves(png, {f"now (seed {result['config']['seed']})": result["losses"]},
+                                                scenario, baseline, k))
+            except OSError as exc:
+                if warn is None:
+                    raise
+                warn(f"cannot write the picture {png} ({exc.strerror or exc}); the report holds the verdicts")
         return written
 
 
@@ -154,9 +180,13 @@ def outcome_of(report) -> str | None:
 
 def _message(report) -> str:
     """One line, or a few for a harness failure: what a reader needs to see which way it broke."""
-    if hasattr(report, "wasxfail"):
-        return str(report.wasxfail)
     longrepr = report.longrepr
+    if hasattr(report, "wasxfail"):
+        # The reason (a known issue's entry), then what the check itself said: a bisection
+        # step shows how the known bug looks at that release.
+        crash = getattr(longrepr, "reprcrash", None)
+        said = crash.message if crash is not None and crash.message else ""
+        return f"{report.wasxfail}: {said}" if said else str(report.wasxfail)
     if longrepr is None:
         return ""
     if isinstance(longrepr, tuple):  # skip: (file, line, reason)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Mapping
 
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.config.options import finite_number
 from pytest_finetune.config.settings import FinetuneSettings
+from pytest_finetune.tasks.base import NAME
 
 RUNNERS = ("trainer", "loop")  # the built-in runners; users register more (runs.runners)
 SEED_MAX = 2**32 - 1  # numpy's seed range: transformers.set_seed passes the seed to numpy
@@ -41,6 +43,8 @@ class RunConfig:
     dropout: float | None = None  # None: the model's own; 0.0 for runner parity
     group_by_length: bool = False
     trust_remote_code: bool = False  # the model's own code (auto_map) may run: it can change numbers
+    # Model config fields to set, e.g. {"hidden_dropout_prob": 0.0}: a dict or (name, value)
+    # pairs, kept as sorted pairs (see _overrides).
     config_overrides: tuple[tuple[str, Any], ...] = field(default=())
     # Test hooks only (runs/perturb.py): ((kind, size), ...) injected at fixed points to
     # measure what the checks detect. Part of key(), not of the scenario.
@@ -54,8 +58,9 @@ class RunConfig:
     task_source: str | None = None
 
     def __post_init__(self) -> None:
-        from pytest_finetune.tasks.base import NAME
-
+        # Frozen, so normalized through object.__setattr__: a dict given by a test becomes
+        # sorted (name, value) pairs, which key() and the stored record then hold in full.
+        object.__setattr__(self, "config_overrides", _overrides(self.config_overrides))
         for what, name in (("runner", self.runner), ("task", self.task)):
             if not isinstance(name, str) or not NAME.fullmatch(name):
                 raise ConfigError(f"{what}: expected a registered {what}'s name (letters, digits, "
@@ -74,6 +79,12 @@ class RunConfig:
                 raise ConfigError(f"{name}: expected a whole number >= 1 or None, got {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= SEED_MAX:
             raise ConfigError(f"seed: expected a whole number 0..{SEED_MAX}, got {self.seed!r}")
+        for name in ("lr", "weight_decay", "max_grad_norm", "warmup_ratio", "dropout"):
+            value = getattr(self, name)
+            # Text would pass finite_number (it reads env vars and ini values) and then
+            # crash inside the optimizer after the model and data were loaded.
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ConfigError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
         if finite_number("lr", self.lr) <= 0:
             raise ConfigError(f"lr: expected a finite number > 0, got {self.lr!r}")
         finite_number("weight_decay", self.weight_decay, minimum=0)
@@ -120,6 +131,52 @@ class RunConfig:
 _QUIET_DEFAULTS = {"task": "mrpc", "runner_source": None, "task_source": None}
 
 
+def _overrides(value: Any) -> tuple[tuple[str, Any], ...]:
+    """``config_overrides`` as sorted ``(field, value)`` pairs: from a dict or from pairs.
+
+    Values are JSON scalars (a number, text, true/false or None), so that the run's key
+    and its stored record hold them exactly; which fields the model's config has is
+    checked when the model loads (``mrpc.modeling.check_config_fields``).
+    """
+    expected = "a dict of model config fields, e.g. {'hidden_dropout_prob': 0.0}"
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+        pairs = [tuple(p) for p in value]
+    else:
+        raise ConfigError(f"config_overrides: expected {expected}, got {type(value).__name__} {value!r}"[:300])
+    found: dict[str, Any] = {}
+    for name, item in pairs:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigError(f"config_overrides: {name!r} is not a config field name; expected {expected}")
+        if name in found:
+            raise ConfigError(f"config_overrides: {name} is given twice")
+        if not (item is None or isinstance(item, (bool, int, str))
+                or isinstance(item, float) and math.isfinite(item)):
+            raise ConfigError(f"config_overrides: {name}={item!r}: expected a finite number, text, "
+                              "True/False or None")
+        found[name] = item
+    return tuple(sorted(found.items()))
+
+
+# Run settings as transformers.TrainingArguments names them, for the error that says ours.
+_TRAINING_ARGUMENT_NAMES = {"learning_rate": "lr", "num_train_epochs": "epochs",
+                            "per_device_train_batch_size": "batch_size",
+                            "gradient_accumulation_steps": "grad_accum"}
+
+
+def _check_setting_names(settings: Mapping[str, Any]) -> None:
+    """Unknown keyword arguments of a run (``finetune_run(learning_rate=...)``): one line that
+    lists the valid names, instead of a TypeError from the dataclass."""
+    known = [f.name for f in fields(RunConfig)]
+    unknown = sorted(set(settings) - set(known))
+    if not unknown:
+        return
+    hints = [_TRAINING_ARGUMENT_NAMES[name] for name in unknown if name in _TRAINING_ARGUMENT_NAMES]
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    raise ConfigError(f"unknown run setting(s) {', '.join(unknown)}{hint}; expected some of: {', '.join(known)}")
+
+
 # Why these numbers:
 # - tiny: 32 train / 32 eval pairs cut to 32 tokens, 5 epochs of batch 8 (20 steps) at
 #   lr 2e-4: the model overfits its 32 pairs, so the loss falls from ~0.69 to ~0.25-0.42
@@ -152,6 +209,7 @@ def profile_config(profile: str, runner: str = "trainer", **overrides: Any) -> R
     if profile == "gpu" and overrides.get("model") is None:
         overrides["model"] = GPU_DEFAULT_MODEL
     settings.update({k: v for k, v in overrides.items() if v is not None or k == "model"})
+    _check_setting_names(settings)
     return RunConfig(**settings)
 
 

@@ -116,6 +116,7 @@ def train_loop(prepared: Prepared, progress: RunProgress | None = None) -> Runne
 
     losses, learning_rates, history, predictions = [], [], [], []
     step_loss = 0.0
+    perturb.rng(config)  # test hook: a no-op unless config.perturb asks
     for epoch in range(config.epochs):
         model.train()
         for batch in train_dl:

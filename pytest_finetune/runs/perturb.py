@@ -28,7 +28,13 @@ point                     kinds (size means)
                           ``grad_scale``: gradients times ``1 + size``;
                           ``grad_noise``: gradients += size * rms(grad) * N(0, 1)
 ``optimizer`` (runners)   ``adam_beta1`` / ``adam_beta2``: beta minus ``size``;
-                          ``adam_eps``: eps times ``size``
+                          ``adam_eps``: eps times ``size``; ``schedule_cut``: learning
+                          rate zero from optimizer step ``size + 1`` on (a schedule that
+                          stops training early: harmful by construction)
+``rng`` (runners, just    ``rng_draw``: draw ``size`` numbers from the global torch RNG
+before training)          (dropout masks and anything else drawn from it move; quality-
+                          neutral by construction, like a release that draws one more
+                          random number)
 ========================  =================================================================
 
 Random draws use their own generator seeded from the run's seed, never the global RNG, so
@@ -41,7 +47,7 @@ from typing import Any, Iterator
 
 KINDS = ("threads", "swap_pairs", "flip_labels", "pad_left", "init_ulp", "init_noise",
          "label_smoothing", "loss_scale", "grad_scale", "grad_noise", "adam_beta1", "adam_beta2",
-         "adam_eps")
+         "adam_eps", "schedule_cut", "rng_draw")
 _MODEL_KINDS = ("init_ulp", "init_noise", "label_smoothing", "loss_scale", "grad_scale", "grad_noise")
 
 
@@ -160,7 +166,8 @@ def _grad_hook(scale: float, noise: float, generator):
 
 
 def optimizer(config, optimizer_) -> None:
-    """Change Adam's betas or eps in place, relative to what the runner's library chose."""
+    """Change Adam's betas or eps in place, relative to what the runner's library chose;
+    or zero the learning rate from a step on (``schedule_cut``)."""
     beta1, beta2, eps = (_get(config, k) for k in ("adam_beta1", "adam_beta2", "adam_eps"))
     for group in optimizer_.param_groups:
         if beta1 is not None or beta2 is not None:
@@ -168,6 +175,32 @@ def optimizer(config, optimizer_) -> None:
             group["betas"] = (b1 - (beta1 or 0.0), b2 - (beta2 or 0.0))
         if eps is not None:
             group["eps"] = group["eps"] * eps
+    cut = _get(config, "schedule_cut")
+    if cut is not None:
+        optimizer_.register_step_pre_hook(_schedule_cut_hook(int(cut)))
+
+
+def _schedule_cut_hook(keep: int):
+    """Before each optimizer step after the first ``keep``: learning rate 0 (the scheduler
+    sets it again after the step, so its own record of the rate is unchanged)."""
+    done = [0]
+
+    def hook(optimizer_, args, kwargs):
+        done[0] += 1
+        if done[0] > keep:
+            for group in optimizer_.param_groups:
+                group["lr"] = 0.0
+
+    return hook
+
+
+def rng(config) -> None:
+    """Draw ``rng_draw`` numbers from the global torch RNG, just before training starts."""
+    count = _get(config, "rng_draw")
+    if count:
+        import torch
+
+        torch.rand(int(count))
 
 
 def describe(perturb: Any) -> str:

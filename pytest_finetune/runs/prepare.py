@@ -15,7 +15,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
 from pytest_finetune.mrpc.metric import LOCAL_METRIC, MetricChoice
-from pytest_finetune.mrpc.modeling import load_tokenizer, pick_device
+from pytest_finetune.mrpc.modeling import check_config_fields, load_tokenizer, pick_device
 from pytest_finetune.runs import perturb
 from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.tasks.base import Task
@@ -66,6 +66,7 @@ def prepare(config: RunConfig, cache_dir: str | None = None, task: Task = MRPC) 
     if config.eval_limit:
         evaluation = task.limit(evaluation, config.eval_limit)
     train = perturb.train_split(config, train)
+    check_config_fields(config.model, dict(config.config_overrides), config.trust_remote_code)
     set_seed(config.seed)  # the new classification head is drawn from the global RNG
     model = task.load_model(config.model, trust_remote_code=config.trust_remote_code, **model_overrides(config))
     perturb.model(config, model)

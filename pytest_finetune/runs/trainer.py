@@ -209,6 +209,7 @@ class TrainerRunner:
             trainer.remove_callback(PrinterCallback)  # the dict per step; log_history keeps the numbers
             trainer.harness_config, trainer.step_losses = config, step_losses
             trainer.harness_runner = config.runner
+            perturb.rng(config)  # test hook: after Trainer.__init__ seeded the RNG; a no-op unless asked
             trainer.train()
         log = trainer.state.log_history
         steps = [entry for entry in log if "loss" in entry and "step" in entry]

@@ -157,6 +157,7 @@ class FunctionRunner:
 
     def train(self, prepared: Prepared, progress: RunProgress) -> RunnerOutput:
         run = LoopRun(prepared, progress)
+        perturb.rng(prepared.config)  # test hook: just before training; a no-op unless asked
         with _watching_optimizers(run):
             returned = self.function(run)
         what = getattr(self.function, "__qualname__", self.function)

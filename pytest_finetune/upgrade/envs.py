@@ -26,16 +26,17 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from pytest_finetune._io import atomic_write_text
+from pytest_finetune._io import atomic_write_text, read_json
 from pytest_finetune.upgrade.progress import Progress
 from pytest_finetune.upgrade.specs import Side, UpgradeInputError
 
 MARKER = "complete.json"
+DATA_LIBRARIES = ("datasets", "tokenizers", "transformers")  # what reads and tokenizes the data
 LAYOUT_VERSION = 1  # bump when the way an environment is built changes
 
 
@@ -57,6 +58,22 @@ class IndexSettings:
     extra_index_urls: list[str] = field(default_factory=list)
     find_links: list[str] = field(default_factory=list)
     constraints: list[str] = field(default_factory=list)
+
+    def merged(self, extra: "IndexSettings") -> "IndexSettings":
+        """These settings with ``extra`` (the user's own sources) taking precedence: its index
+        URL replaces ours, its extra indexes and find-links come first."""
+        return IndexSettings(index_url=extra.index_url or self.index_url,
+                             extra_index_urls=extra.extra_index_urls + self.extra_index_urls,
+                             find_links=extra.find_links + self.find_links, constraints=list(self.constraints))
+
+    def pip_args(self) -> list[str]:
+        """The user's sources as pip options (pip reads its own configuration besides)."""
+        args = ["--index-url", self.index_url] if self.index_url else []
+        for url in self.extra_index_urls:
+            args += ["--extra-index-url", url]
+        for link in self.find_links:
+            args += ["--find-links", link]
+        return args
 
     def uv_args(self) -> list[str]:
         args = ["--index-strategy", "unsafe-best-match"]  # pip's rule: best version over all indexes
@@ -173,7 +190,10 @@ def source_digest() -> str | None:
         return None
     digest = hashlib.sha256()
     for path in sorted((tree / "pytest_finetune").rglob("*")):
-        if path.is_file() and path.suffix in (".py", ".json", ".ini"):
+        # Code and the packaged baselines; not what a test run writes and removes there
+        # meanwhile (``*.obtained.json``, hidden temporary files), which is no guard code.
+        if path.is_file() and path.suffix in (".py", ".json", ".ini") \
+                and not path.name.endswith(".obtained.json") and not path.name.startswith("."):
             digest.update(str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -187,9 +207,14 @@ def env_requirements(side: Side, own: OwnSource) -> list[str]:
     return list(side.requirements) + sorted(rest, key=str.lower)
 
 
-def env_key(requirements: Sequence[str], own: OwnSource) -> str:
-    blob = json.dumps({"python": sys.version, "requirements": sorted(requirements), "own": own.origin,
-                       "version": own.version, "layout": LAYOUT_VERSION}, sort_keys=True)
+def env_key(requirements: Sequence[str], own: OwnSource, sources: IndexSettings | None = None) -> str:
+    """The environment's folder name. The user's own package sources are part of it when
+    given: the same version string from a private index may be another build."""
+    content: dict[str, object] = {"python": sys.version, "requirements": sorted(requirements), "own": own.origin,
+                                  "version": own.version, "layout": LAYOUT_VERSION}
+    if sources is not None and sources != IndexSettings():
+        content["sources"] = [sources.index_url, sources.extra_index_urls, sources.find_links]
+    blob = json.dumps(content, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -202,6 +227,7 @@ class Env:
     reused: bool
     build_s: float
     installer: str
+    threads: int | None = None  # torch threads for its processes (None: torch's own choice)
 
     @property
     def python(self) -> Path:
@@ -212,11 +238,24 @@ class Env:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV",
                                                                 "PYTHONSTARTUP", "UV_PYTHON")}
         env["VIRTUAL_ENV"] = str(self.path / "venv")
-        # Each side tokenizes MRPC with its own libraries into its own Arrow cache: a cache
-        # shared between sides could hand new the tokenization old made, hiding a drift.
-        env["PYTEST_FINETUNE_CACHE"] = str(self.path / "finetune-cache")
+        env["PYTEST_FINETUNE_CACHE"] = str(self.data_cache())
         env["PATH"] = f"{self.path / 'venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        if self.threads:
+            env["OMP_NUM_THREADS"] = str(self.threads)
         return env
+
+    def data_cache(self) -> Path:
+        """The raw and tokenized data cache of this environment, shared with every other
+        environment whose libraries that read and tokenize the data (datasets, tokenizers,
+        transformers) are the same releases: a bisection step that moves torch or accelerate
+        reuses the tokenization, while one that moves transformers tokenizes with its own (a
+        cache shared across those could hand new the tokenization old made, hiding a drift).
+        Inside the folder, every entry is keyed by the data's and tokenizer's content."""
+        readers = {name: self.versions.get(name) for name in DATA_LIBRARIES}
+        if not all(readers.values()):  # an environment that could not say: its own folder
+            return self.path / "finetune-cache"
+        key = hashlib.sha256(json.dumps(readers, sort_keys=True).encode()).hexdigest()[:16]
+        return self.path.parent / "data-caches" / key
 
 
 _UNRESOLVABLE = ("No solution found", "ResolutionImpossible", "No matching distribution found",
@@ -235,9 +274,31 @@ def unresolvable_reason(log_text: str) -> str | None:
     return "the requirements cannot be resolved together"
 
 
+def reusable(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """The environment's ``complete.json`` when the folder can be reused as it is; else None
+    and what to say while it is rebuilt. A marker that is cut short, unreadable or lacks a
+    field, or a folder whose interpreter is gone (``venv/`` deleted), means a damaged
+    environment: rebuilt, never trusted and never a traceback."""
+    marker = path / MARKER
+    if not marker.is_file():
+        return None, "incomplete (an earlier build stopped before the end), rebuilding"
+    try:
+        info = read_json(marker, EnvBuildError, "rebuilding")
+    except EnvBuildError as exc:
+        return None, f"damaged: {exc}"
+    if not isinstance(info, dict) or not isinstance(info.get("versions"), dict) \
+            or not all(isinstance(info.get(key), str) for key in ("built_at", "installer")):
+        return None, f"damaged: {marker} lacks versions, built_at or installer; rebuilding"
+    if not (path / "venv" / "bin" / "python").exists():
+        return None, f"damaged: {path / 'venv' / 'bin' / 'python'} is missing; rebuilding"
+    return info, ""
+
+
 class EnvBuilder:
-    def __init__(self, cache_root: Path, progress: Progress, installer: str = "auto") -> None:
+    def __init__(self, cache_root: Path, progress: Progress, installer: str = "auto",
+                 sources: IndexSettings | None = None) -> None:
         self.root = Path(cache_root).expanduser() / "envs"
+        self.sources = sources or IndexSettings()  # the user's --index-url/--extra-index-url/--find-links
         self.progress = progress
         self.own = own_source()
         self.uv = find_uv() if installer in ("auto", "uv") else None
@@ -248,11 +309,11 @@ class EnvBuilder:
 
     def index(self) -> IndexSettings:
         if self._index is None:
-            self._index = pip_index_settings()
+            self._index = pip_index_settings().merged(self.sources)
         return self._index
 
     def location(self, side: Side) -> Path:
-        return self.root / env_key(env_requirements(side, self.own), self.own)
+        return self.root / env_key(env_requirements(side, self.own), self.own, self.sources)
 
     def ensure(self, side: Side, rebuild: bool = False) -> Env:
         """The side's environment, built unless a complete one exists (or ``rebuild``)."""
@@ -263,13 +324,17 @@ class EnvBuilder:
         label = f"[{side.label}] environment {path.name}"
         with FileLock(str(path) + ".lock"):
             marker = path / MARKER
-            if marker.is_file() and not rebuild:
-                info = json.loads(marker.read_text(encoding="utf-8"))
+            info, problem = (None, "rebuilding") if rebuild else reusable(path)
+            if info is not None:
                 self.progress.say(f"{label}: reused (built {info['built_at']} by {info['installer']})")
                 return Env(side, path, info["versions"], True, 0.0, info["installer"])
             if path.exists():
-                self.progress.say(f"{label}: {'rebuilding' if rebuild else 'incomplete, rebuilding'}")
-                shutil.rmtree(path)
+                self.progress.say(f"{label}: {problem}")
+                try:
+                    shutil.rmtree(path)
+                except OSError as exc:
+                    raise EnvBuildError(f"{label}: cannot remove {path} to rebuild it "
+                                        f"({exc.strerror or exc}); delete it by hand") from None
             started = time.monotonic()
             env = self._build(side, path, label)
             env.build_s = time.monotonic() - started
@@ -303,9 +368,12 @@ class EnvBuilder:
                        [self.uv, "pip", "install", "--python", python, *index, "--no-deps", *self.own.install_args],
                        log, side)
         else:
+            self.progress.say(f"{label}: pip installs a full copy of torch and every other package into "
+                              "each environment (about 1.9 GB each with the CPU torch wheel); uv links one "
+                              "shared copy instead: pip install 'pytest-finetune[upgrade]'")
             self._step(f"{label}: creating venv", [sys.executable, "-m", "venv", venv], log, side)
             self._step(f"{label}: installing {' '.join(side.requirements)} (pip)",
-                       [python, "-m", "pip", "install", "-r", requirements], log, side)
+                       [python, "-m", "pip", "install", *self.sources.pip_args(), "-r", requirements], log, side)
             self._step(f"{label}: installing pytest-finetune (pip)",
                        [python, "-m", "pip", "install", "--no-deps", *self.own.install_args], log, side)
         env = Env(side, path, {}, False, 0.0, self.installer)

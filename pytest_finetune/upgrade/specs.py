@@ -50,12 +50,30 @@ def parse_specs(texts: Sequence[str], option: str) -> list[Requirement]:
             except InvalidRequirement:
                 raise UpgradeInputError(f"{option}: {word!r} is not a pip requirement "
                                         f"(expected e.g. transformers==4.57.6)") from None
+            _check_marker(requirement, option)
             name = canonicalize_name(requirement.name)
             if name in found:
                 raise UpgradeInputError(f"{option}: {requirement.name} is named twice "
                                         f"({found[name]} and {requirement})")
             found[name] = requirement
     return list(found.values())
+
+
+def _check_marker(requirement: Requirement, option: str) -> None:
+    """A requirement whose environment marker is false here is refused: pip would skip it
+    without a word and install whatever else asks for the package (the newest release), so
+    the side would test versions nobody named. The environments run this Python."""
+    if requirement.marker is None:
+        return
+    try:
+        applies = requirement.marker.evaluate({"extra": ""})
+    except Exception as exc:  # noqa: BLE001 - packaging's errors differ by release
+        raise UpgradeInputError(f"{option}: {requirement}: its environment marker cannot be "
+                                f"evaluated ({exc}); drop the marker") from None
+    if not applies:
+        raise UpgradeInputError(f"{option}: {requirement}: its environment marker ({requirement.marker}) "
+                                f"is false for this Python, so pip would skip it and install another "
+                                f"{requirement.name}; drop the marker")
 
 
 def current_versions(packages: Sequence[str] = DEFAULT_PACKAGES) -> dict[str, str]:
@@ -91,4 +109,15 @@ def build_sides(old: Sequence[str] | None, new: Sequence[str]) -> tuple[Side, Si
                                     "name the old side, e.g. --old transformers==4.57.6")
         old_requirements = [Requirement(f"{name}=={pin}") for name, pin in pins.items()]
     torch_version = current_versions(("torch",)).get("torch")
-    return make_side("old", old_requirements, torch_version), make_side("new", new_requirements, torch_version)
+    sides = make_side("old", old_requirements, torch_version), make_side("new", new_requirements, torch_version)
+    if _requirements(sides[0]) == _requirements(sides[1]):
+        named = " ".join(sides[1].requirements)
+        raise UpgradeInputError(f"--old and --new name the same requirements ({named}): both sides would be "
+                                "one environment and the verdict would compare it with itself; name the "
+                                "versions to move to in --new")
+    return sides
+
+
+def _requirements(side: Side) -> dict[str, Requirement]:
+    """A side's requirements by package, compared as pip reads them (``==5.25`` is ``==5.25.0``)."""
+    return {canonicalize_name(Requirement(line).name): Requirement(line) for line in side.requirements}
