@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 
 from pytest_finetune.errors import ModelError
-from pytest_finetune.mrpc.sources import TINY_RANDOM_BERT, TOKENIZER_FILES, default_model_path
+from pytest_finetune.mrpc.sources import CODE_MODELS, TOKENIZER_FILES, default_model_path
 
 EMBEDDED_LABEL = "all-MiniLM-L6-v2"
 # model_digest of the embedded folder the committed baselines were made with
@@ -94,8 +94,8 @@ def model_label(model: str | None) -> str:
     its cached snapshot. The embedded model keeps the bare ``all-MiniLM-L6-v2`` while its
     content is the one the committed baselines were made with (``EMBEDDED_DIGEST``).
     """
-    if model == TINY_RANDOM_BERT:
-        return model  # built in code from fixed settings: nothing on disk to change
+    if model in CODE_MODELS:
+        return str(model)  # built in code from fixed settings: nothing on disk to change
     path = default_model_path() if model is None or str(model) == "" else Path(str(model)).expanduser()
     if path.is_dir():
         digest = model_digest(path)
@@ -113,6 +113,6 @@ def describe_model(model: str | None) -> str | None:
     content label for a local folder (never its path), a Hub id or built-in name as given."""
     if model is None or str(model) == "":
         return None
-    if str(model) != TINY_RANDOM_BERT and Path(str(model)).expanduser().is_dir():
+    if str(model) not in CODE_MODELS and Path(str(model)).expanduser().is_dir():
         return model_label(str(model))
     return str(model)

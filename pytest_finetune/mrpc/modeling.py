@@ -28,7 +28,8 @@ from transformers import (
 
 from pytest_finetune.config.options import OPTIONS_BY_DEST, looks_like_path
 from pytest_finetune.errors import ModelError
-from pytest_finetune.mrpc.sources import (MODEL_HINT, TINY_RANDOM_BERT, TOKENIZER_FILES, WEIGHT_FILES,
+from pytest_finetune.mrpc.sources import (CODE_MODELS, MODEL_HINT, TINY_RANDOM_BERT, TINY_RANDOM_GPT2,
+                                          TOKENIZER_FILES, WEIGHT_FILES,
                                           default_model_path, hub_reachable)
 
 # Keys of a sequence classifier's own head are named after these (outside the base model).
@@ -90,7 +91,7 @@ def resolve_model(name: str | Path | None) -> str:
     if name is None or str(name) == "":
         return str(default_model_path())
     name = str(name)
-    if name == TINY_RANDOM_BERT:
+    if name in CODE_MODELS:
         return name
     folder = Path(name).expanduser()
     if folder.is_dir():
@@ -209,8 +210,8 @@ def _bound_to_positions(tokenizer: PreTrainedTokenizerBase, config: Any, path: A
 
 
 def load_tokenizer(name: str | Path | None, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
-    """The fast tokenizer; the tiny random BERT shares the embedded model's WordPiece vocab."""
-    path = resolve_model(None if name == TINY_RANDOM_BERT else name)
+    """The fast tokenizer; the models built in code share the embedded model's WordPiece vocab."""
+    path = resolve_model(None if name in CODE_MODELS else name)
     folder = Path(path)
     if folder.is_dir() and not any((folder / file).is_file() for file in TOKENIZER_FILES):
         raise ModelError(f"model folder {folder}: no tokenizer files; expected one of "
@@ -291,6 +292,9 @@ def load_model(name: str | Path | None, num_labels: int = 2, trust_remote_code: 
     """
     if name == TINY_RANDOM_BERT:
         return tiny_random_bert(num_labels=num_labels, **overrides)
+    if name == TINY_RANDOM_GPT2:
+        raise ModelError(f"model {name} is a causal language model (the task mrpc-lm's); a classification "
+                         "task needs a sequence classifier or a base model (e.g. tiny-random-bert)")
     path = resolve_model(name)
     stored = _load_config(path, trust_remote_code)
     config = _load_config(path, trust_remote_code, num_labels=num_labels, **overrides)
@@ -317,6 +321,38 @@ def load_model(name: str | Path | None, num_labels: int = 2, trust_remote_code: 
     return model
 
 
+# Dropout settings of causal LMs' configs (GPT-2, Llama, Mistral, Qwen, Phi, ...): a run's
+# ``dropout`` sets whichever of them the config has.
+DECODER_DROPOUT_FIELDS = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "attention_dropout", "hidden_dropout",
+                          "embd_dropout", "resid_dropout", "dropout")
+
+
+def load_causal_lm(name: str | Path, trust_remote_code: bool = False, dropout: float | None = None,
+                   **overrides: Any) -> PreTrainedModel:
+    """A causal language model from a folder or Hub id, every weight from the checkpoint.
+
+    ``dropout`` sets the config's dropout fields (``DECODER_DROPOUT_FIELDS``), ``overrides``
+    other config fields (e.g. ``attn_implementation``).
+    """
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model(name)
+    stored = _load_config(path, trust_remote_code)
+    if dropout is not None:
+        overrides.update({field: dropout for field in DECODER_DROPOUT_FIELDS if hasattr(stored, field)})
+    config = _load_config(path, trust_remote_code, **overrides)
+    try:
+        model, info = AutoModelForCausalLM.from_pretrained(path, config=config, output_loading_info=True,
+                                                           trust_remote_code=trust_remote_code)
+    except Exception as exc:
+        raise _cannot_load("weights", path, exc, trust_remote_code) from None
+    missing = [k for k in _names(info.get("missing_keys", ())) if "lm_head" not in k]
+    if missing:
+        raise ModelError(f"weights of {path}: {len(missing)} tensor(s) of the causal LM are not in the "
+                         f"checkpoint ({_shown(missing)}); expected a causal language model's checkpoint")
+    return model
+
+
 def check_config_fields(name: str | Path | None, fields: Iterable[str], trust_remote_code: bool = False) -> None:
     """Refuse ``config_overrides`` fields the model's config does not have.
 
@@ -329,8 +365,13 @@ def check_config_fields(name: str | Path | None, fields: Iterable[str], trust_re
     fields = list(fields)
     if not fields:
         return
-    path = str(name) if name == TINY_RANDOM_BERT else resolve_model(name)
-    config = BertConfig() if name == TINY_RANDOM_BERT else _load_config(path, trust_remote_code)
+    path = str(name) if name in CODE_MODELS else resolve_model(name)
+    if name in CODE_MODELS:
+        from transformers import GPT2Config
+
+        config = BertConfig() if name == TINY_RANDOM_BERT else GPT2Config()
+    else:
+        config = _load_config(path, trust_remote_code)
     known = set(config.to_dict())
     for field in fields:
         if field not in known:

@@ -31,6 +31,11 @@ DATA_HINT = (
 MODEL_HINT = "pass --finetune-model /path/to/hf-model-folder or set PYTEST_FINETUNE_MODEL"
 # A 2-layer random BERT built in code (no files): the fastest model that still trains.
 TINY_RANDOM_BERT = "tiny-random-bert"
+# A 2-layer random GPT-2 built in code: the causal-LM task's default (tasks.causal_lm).
+TINY_RANDOM_GPT2 = "tiny-random-gpt2"
+# Models built in code from fixed settings, with the embedded model's tokenizer: nothing on
+# disk to resolve, digest or change.
+CODE_MODELS = (TINY_RANDOM_BERT, TINY_RANDOM_GPT2)
 # What a model folder must hold besides config.json (one of each group); here so that
 # scenario names can fingerprint a folder without importing transformers.
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",

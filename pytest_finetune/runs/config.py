@@ -19,6 +19,7 @@ from pytest_finetune.tasks.base import NAME
 RUNNERS = ("trainer", "loop")  # the built-in runners; users register more (runs.runners)
 SEED_MAX = 2**32 - 1  # numpy's seed range: transformers.set_seed passes the seed to numpy
 PROFILES = ("tiny", "full", "gpu")
+EVAL_BATCH_SIZE = 32  # per process, every profile: the evaluation must not depend on it (an invariant)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ class RunConfig:
     task: str = "mrpc"
     runner_source: str | None = None
     task_source: str | None = None
+    # What the equivalence invariants vary (pytest_finetune.invariants): each must leave the
+    # training the same. Left out of to_dict() at their defaults, like the fields above.
+    eval_batch_size: int = EVAL_BATCH_SIZE
+    gradient_checkpointing: bool = False  # recompute activations in backward (non-reentrant)
+    attn_implementation: str | None = None  # "eager", "sdpa", ...; None: the model's default
+    # Train to this optimizer step, save a checkpoint, then resume from it with a fresh model,
+    # optimizer and runner (the same process) and train to the end: one RunResult of both parts.
+    resume_at: int | None = None
+    processes: int = 1  # > 1: launched on that many processes (runs.distributed), batch_size each
 
     def __post_init__(self) -> None:
         # Frozen, so normalized through object.__setattr__: a dict given by a test becomes
@@ -69,11 +79,11 @@ class RunConfig:
             raise ConfigError(f"profile: {self.profile!r} is not one of {', '.join(PROFILES)}")
         if self.precision not in ("no", "fp16", "bf16"):
             raise ConfigError(f"precision: {self.precision!r} is not one of no, fp16, bf16")
-        for name in ("epochs", "batch_size", "grad_accum"):
+        for name in ("epochs", "batch_size", "grad_accum", "eval_batch_size", "processes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}: expected a whole number >= 1, got {value!r}")
-        for name in ("train_limit", "eval_limit", "max_length"):
+        for name in ("train_limit", "eval_limit", "max_length", "resume_at"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name}: expected a whole number >= 1 or None, got {value!r}")
@@ -93,6 +103,12 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= finite_number(name, value, minimum=0) <= 1:
                 raise ConfigError(f"{name}: expected a number in [0, 1], got {value!r}")
+        if not isinstance(self.gradient_checkpointing, bool):
+            raise ConfigError(f"gradient_checkpointing: expected True or False, got {self.gradient_checkpointing!r}")
+        if self.attn_implementation is not None and (not isinstance(self.attn_implementation, str)
+                                                     or not self.attn_implementation.isidentifier()):
+            raise ConfigError(f"attn_implementation: expected an implementation's name (eager, sdpa, ...) or "
+                              f"None, got {self.attn_implementation!r}")
         from pytest_finetune.runs.perturb import KINDS
 
         for item in self.perturb:
@@ -128,7 +144,9 @@ class RunConfig:
 
 
 # Fields written only when they differ from these: records made before they existed match.
-_QUIET_DEFAULTS = {"task": "mrpc", "runner_source": None, "task_source": None}
+_QUIET_DEFAULTS = {"task": "mrpc", "runner_source": None, "task_source": None, "eval_batch_size": EVAL_BATCH_SIZE,
+                   "gradient_checkpointing": False, "attn_implementation": None, "resume_at": None,
+                   "processes": 1}
 
 
 def _overrides(value: Any) -> tuple[tuple[str, Any], ...]:
@@ -213,16 +231,23 @@ def profile_config(profile: str, runner: str = "trainer", **overrides: Any) -> R
     return RunConfig(**settings)
 
 
-def session_run_config(settings: FinetuneSettings, runner: str, profile: str, **overrides: Any) -> RunConfig:
+def session_run_config(settings: FinetuneSettings, runner: str, profile: str, default_model: str | None = None,
+                       task_settings: Mapping[str, Mapping[str, Any]] | None = None, **overrides: Any) -> RunConfig:
     """The profile's config with the session's model, data and device, unless overridden.
+
+    ``default_model`` is the task's model when the session names none; ``task_settings`` the
+    task's own profile settings (``{profile: {field: value}}``, e.g. a learning rate for a
+    model trained from scratch), which explicit ``overrides`` still override.
 
     The one place where session settings meet profiles, so the pytest fixture and the CLI
     build identical configs: a profile that pins a device (gpu: cuda) keeps it, whatever
     ``--finetune-device`` says, because its baselines are only valid there.
     """
-    defaults: dict[str, Any] = {"model": settings.model, "data": settings.data, "device": settings.device,
+    model = settings.model if settings.model is not None else default_model  # the task's own, if any
+    defaults: dict[str, Any] = {"model": model, "data": settings.data, "device": settings.device,
                                 "trust_remote_code": settings.trust_remote_code}
     if "device" in PROFILE_SETTINGS.get(profile, {}):
         defaults["device"] = PROFILE_SETTINGS[profile]["device"]
+    defaults.update((task_settings or {}).get(profile, {}))
     defaults.update(overrides)
     return profile_config(profile, runner=runner, **defaults)

@@ -37,6 +37,28 @@ before training)          (dropout masks and anything else drawn from it move; q
                           random number)
 ========================  =================================================================
 
+The positive controls of the equivalence invariants (``pytest_finetune.invariants``): each
+is a bug of the kind its invariant exists to catch, so each must fail it, for the reason it
+names (size ignored, use 1):
+
+========================  =================================================================
+point                     kinds
+========================  =================================================================
+``model`` (prepare)       ``accum_unscaled``: the training loss times ``grad_accum`` (a loss
+                          not divided by the accumulation steps, as a ``compute_loss`` that
+                          ignores ``num_items_in_batch`` on transformers 5.x);
+                          ``world_unscaled``: the training loss times the number of
+                          processes (a loss not averaged across processes);
+                          ``eval_no_mask``: evaluation forward passes without the attention
+                          mask (padding leaks into the outputs, so they depend on batching);
+                          ``sdpa_no_mask``: forward passes of a model running ``sdpa``
+                          attention without the attention mask (a kernel path that drops it)
+``checkpointing``         ``checkpoint_no_rng``: gradient checkpointing that does not restore
+(prepare)                 the RNG state for the recomputation (dropout masks drawn anew)
+``resume`` (runners)      ``resume_drop_rng``: a resumed run that does not restore the RNG
+                          state saved in its checkpoint
+========================  =================================================================
+
 Random draws use their own generator seeded from the run's seed, never the global RNG, so
 a perturbation changes nothing but what it names.
 """
@@ -47,8 +69,11 @@ from typing import Any, Iterator
 
 KINDS = ("threads", "swap_pairs", "flip_labels", "pad_left", "init_ulp", "init_noise",
          "label_smoothing", "loss_scale", "grad_scale", "grad_noise", "adam_beta1", "adam_beta2",
-         "adam_eps", "schedule_cut", "rng_draw")
-_MODEL_KINDS = ("init_ulp", "init_noise", "label_smoothing", "loss_scale", "grad_scale", "grad_noise")
+         "adam_eps", "schedule_cut", "rng_draw", "accum_unscaled", "world_unscaled", "eval_no_mask",
+         "sdpa_no_mask", "checkpoint_no_rng", "resume_drop_rng")
+_LOSS_KINDS = ("label_smoothing", "loss_scale", "accum_unscaled", "world_unscaled")
+_MASK_KINDS = ("eval_no_mask", "sdpa_no_mask")
+_MODEL_KINDS = ("init_ulp", "init_noise", "grad_scale", "grad_noise", *_LOSS_KINDS, *_MASK_KINDS)
 
 
 def _get(config, kind: str) -> float | None:
@@ -125,9 +150,13 @@ def model(config, model_) -> None:
                 if p.numel() > 1:
                     p.add_(noise * p.std() * torch.randn(p.shape, generator=gen).to(p))
     smoothing, loss_scale = _get(config, "label_smoothing"), _get(config, "loss_scale")
-    if smoothing is not None or loss_scale is not None:
-        model_.register_forward_hook(_loss_hook(smoothing or 0.0, 1.0 + (loss_scale or 0.0)),
+    if any(_get(config, kind) is not None for kind in _LOSS_KINDS):
+        scale = (1.0 + (loss_scale or 0.0)) * (config.grad_accum if _get(config, "accum_unscaled") else 1)
+        model_.register_forward_hook(_loss_hook(smoothing or 0.0, scale, _get(config, "world_unscaled") is not None),
                                      with_kwargs=True)
+    if any(_get(config, kind) is not None for kind in _MASK_KINDS):
+        model_.register_forward_pre_hook(_mask_hook(_get(config, "eval_no_mask") is not None,
+                                                    _get(config, "sdpa_no_mask") is not None), with_kwargs=True)
     grad_scale, grad_noise = _get(config, "grad_scale"), _get(config, "grad_noise")
     if grad_scale is not None or grad_noise is not None:
         gen = _generator(config, 2)
@@ -135,7 +164,7 @@ def model(config, model_) -> None:
             p.register_hook(_grad_hook(1.0 + (grad_scale or 0.0), grad_noise or 0.0, gen))
 
 
-def _loss_hook(smoothing: float, scale: float):
+def _loss_hook(smoothing: float, scale: float, per_process: bool = False):
     def hook(module, args, kwargs, output):
         labels = kwargs.get("labels")
         if not module.training or labels is None or getattr(output, "loss", None) is None:
@@ -146,10 +175,39 @@ def _loss_hook(smoothing: float, scale: float):
         if smoothing:
             loss = F.cross_entropy(output.logits.view(-1, output.logits.shape[-1]), labels.view(-1),
                                    label_smoothing=smoothing)
-        output["loss"] = loss * scale
+        output["loss"] = loss * scale * (world_size() if per_process else 1)
         return output
 
     return hook
+
+
+def world_size() -> int:
+    """How many processes train together (1 outside a distributed run)."""
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _mask_hook(in_eval: bool, under_sdpa: bool):
+    def hook(module, args, kwargs):
+        drop = (in_eval and not module.training) or \
+            (under_sdpa and getattr(module.config, "_attn_implementation", None) == "sdpa")
+        if drop and kwargs.get("attention_mask") is not None:
+            kwargs = {**kwargs, "attention_mask": None}
+        return args, kwargs
+
+    return hook
+
+
+def checkpointing(config) -> dict[str, Any]:
+    """Extra ``gradient_checkpointing_kwargs``: ``checkpoint_no_rng`` recomputes without the
+    forward's RNG state."""
+    return {"preserve_rng_state": False} if _get(config, "checkpoint_no_rng") is not None else {}
+
+
+def resume_drops_rng(config) -> bool:
+    """Whether a resumed run must leave the checkpoint's RNG state unrestored (a test hook)."""
+    return _get(config, "resume_drop_rng") is not None
 
 
 def _grad_hook(scale: float, noise: float, generator):

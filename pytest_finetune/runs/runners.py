@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.tasks.base import Task, check_name
 from pytest_finetune.tasks.builtin import MRPC
+from pytest_finetune.tasks.causal_lm import MRPC_LM
 
 # Modules whose classes are the libraries', not the user's: left out of a runner's digest.
 _LIBRARY_MODULES = ("transformers", "torch", "accelerate", "pytest_finetune", "builtins", "trl", "peft")
@@ -227,7 +228,7 @@ class Registry:
         # The built-in runners load their libraries (torch, transformers, accelerate) on
         # first use: a registry is made in every pytest session, most of which train nothing.
         self.runners: dict[str, Runner | None] = {name: None for name in BUILTIN_RUNNERS}
-        self.tasks: dict[str, Task] = {"mrpc": MRPC}
+        self.tasks: dict[str, Task] = {"mrpc": MRPC, "mrpc-lm": MRPC_LM}
         self._origins: dict[tuple[str, str], Any] = {}
 
     def _named_runner(self, name: str) -> Runner:
@@ -315,7 +316,11 @@ class Registry:
 
 def bind(registry: Registry, runner: Any, task: Any, data: str) -> dict[str, Any]:
     """The ``RunConfig`` fields that name ``runner`` and ``task`` (resolved in ``registry``):
-    their names, sources and the data the task reads."""
+    their names, sources and the data the task reads; ``default_model`` and
+    ``task_settings``: the task's own model and profile settings where it has them (the
+    causal-LM task's tiny decoder and learning rates), for ``runs.config.session_run_config``."""
     found_runner, found_task = registry.runner(runner), registry.task(task)
     return {"runner": found_runner.name, "runner_source": found_runner.source, "task": found_task.name,
-            "task_source": found_task.source, "data": found_task.data_source(data)}
+            "task_source": found_task.source, "data": found_task.data_source(data),
+            "default_model": getattr(found_task, "default_model", None),
+            "task_settings": getattr(found_task, "profile_settings", None)}

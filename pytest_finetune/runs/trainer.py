@@ -29,9 +29,11 @@ from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArgu
 from pytest_finetune.compat.versions import length_grouping_arguments
 from pytest_finetune.errors import ConfigError, NonFiniteLossError
 from pytest_finetune.runs import perturb
-from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE, Prepared
+from pytest_finetune.runs.prepare import Prepared, checkpointing_kwargs
 from pytest_finetune.runs.progress import RunProgress
 from pytest_finetune.runs.result import RunnerOutput
+from pytest_finetune.runs.resume import mean_over_processes
+from pytest_finetune.tasks.base import TOKEN, level_of
 
 # What the harness passes to a Trainer class (or factory) as keywords.
 TRAINER_KEYWORDS = ("model", "args", "train_dataset", "eval_dataset", "data_collator", "processing_class",
@@ -49,8 +51,32 @@ class _StepLosses(TrainerCallback):
         self.losses: list[float] = []
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.losses.append(sum(self.pending))
+        self.losses.append(mean_over_processes(sum(self.pending)))
         self.pending.clear()
+
+
+class _StopAndSave(TrainerCallback):
+    """The first part of a resumed run (``RunConfig.resume_at``): at optimizer step ``at``,
+    save a checkpoint (Trainer's own: weights, optimizer, scheduler, RNG and trainer state)
+    and stop. Inside an epoch it saves right after the step and skips the evaluation Trainer
+    would make of the partial epoch (the uninterrupted run has none there); at the end of an
+    epoch it saves after that epoch's evaluation, where the uninterrupted run's RNG stands
+    when the next epoch starts (``runs.resume``)."""
+
+    def __init__(self, at: int, steps_per_epoch: int) -> None:
+        self.at, self.steps_per_epoch = at, steps_per_epoch
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.at:
+            control.should_save = bool(self.at % self.steps_per_epoch)
+            control.should_training_stop = True
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if state.global_step == self.at:
+            if self.at % self.steps_per_epoch:
+                control.should_evaluate = False
+            else:
+                control.should_save = True  # Trainer evaluates, then saves
 
 
 class HarnessRecording:
@@ -114,7 +140,10 @@ class _ReportProgress(TrainerCallback):
 def training_arguments(prepared: Prepared, output_dir: str) -> TrainingArguments:
     """The profile's hyper-parameters as ``TrainingArguments``, for transformers 4.x and 5.x."""
     config = prepared.config
+    checkpointing = dict(gradient_checkpointing=True, gradient_checkpointing_kwargs=checkpointing_kwargs(config)) \
+        if config.gradient_checkpointing else {}
     return TrainingArguments(
+        **checkpointing,
         output_dir=output_dir,
         eval_strategy="epoch",
         save_strategy="no",
@@ -125,7 +154,7 @@ def training_arguments(prepared: Prepared, output_dir: str) -> TrainingArguments
         disable_tqdm=True,  # progress goes to RunProgress
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=EVAL_BATCH_SIZE,
+        per_device_eval_batch_size=config.eval_batch_size,
         gradient_accumulation_steps=config.grad_accum,
         learning_rate=config.lr,
         weight_decay=config.weight_decay,
@@ -190,28 +219,41 @@ class TrainerRunner:
         return trainer
 
     def train(self, prepared: Prepared, progress: RunProgress) -> RunnerOutput:
-        config = prepared.config
+        """One run, or one part of a resumed run (``prepared.checkpoint``): the first part
+        saves a checkpoint at its step and stops, the second resumes from it through
+        ``Trainer.train(resume_from_checkpoint=...)`` and records the steps after it."""
+        config, checkpoint = prepared.config, prepared.checkpoint
         names = tuple(prepared.task.metric_names)
         predictions: list[int] = []
         step_losses = _StepLosses()
+        token_level = level_of(prepared.task) == TOKEN
 
         def compute_metrics(eval_pred) -> dict[str, float]:
+            if token_level:  # eval_pred.predictions: the task's eval_statistics rows
+                return prepared.metric.load().compute(predictions=eval_pred.predictions)
             preds = np.argmax(eval_pred.predictions, axis=-1)
             predictions[:] = preds.tolist()
             return prepared.metric.load().compute(predictions=preds, references=eval_pred.label_ids)
 
-        with tempfile.TemporaryDirectory(prefix="pytest-finetune-trainer-") as output_dir:
+        callbacks: list[TrainerCallback] = [step_losses, _ReportProgress(progress, step_losses, names)]
+        if checkpoint is not None and checkpoint.save_at is not None:
+            callbacks.append(_StopAndSave(checkpoint.save_at, prepared.steps_per_epoch))
+        with tempfile.TemporaryDirectory(prefix="pytest-finetune-trainer-") as scratch:
+            output_dir = checkpoint.folder if checkpoint is not None else scratch
             trainer = self._build(dict(
                 model=prepared.model, args=training_arguments(prepared, output_dir),
                 train_dataset=prepared.train, eval_dataset=prepared.eval, data_collator=prepared.collator,
-                processing_class=prepared.tokenizer, compute_metrics=compute_metrics,
-                callbacks=[step_losses, _ReportProgress(progress, step_losses, names)]))
+                processing_class=prepared.tokenizer, compute_metrics=compute_metrics, callbacks=callbacks))
             trainer.remove_callback(PrinterCallback)  # the dict per step; log_history keeps the numbers
             trainer.harness_config, trainer.step_losses = config, step_losses
             trainer.harness_runner = config.runner
+            if token_level:  # a language model's logits are far too large to gather whole
+                trainer.preprocess_logits_for_metrics = prepared.task.eval_statistics
             perturb.rng(config)  # test hook: after Trainer.__init__ seeded the RNG; a no-op unless asked
-            trainer.train()
-        log = trainer.state.log_history
+            trainer.train(resume_from_checkpoint=checkpoint.trainer_folder() if checkpoint is not None
+                          and checkpoint.resume else None)
+        after = checkpoint.resumed_from if checkpoint is not None and checkpoint.resume else 0
+        log = [entry for entry in trainer.state.log_history if entry.get("step", 0) > after]
         steps = [entry for entry in log if "loss" in entry and "step" in entry]
         history = [{"epoch": float(e["epoch"]), **{name: e[f"eval_{name}"] for name in names},
                     "eval_loss": e["eval_loss"]}

@@ -21,6 +21,24 @@ metrics, eval loss and predictions the same way the built-in loop does). The har
 the rest: seeding, model and data, the learning-rate record, the non-finite-loss stop,
 progress lines, the fixed-batch logits, baselines and reports.
 
+**Resume** (the resume invariant, ``RunConfig.resume_at``) needs two more lines: name what a
+checkpoint holds besides the model, and start from the epoch the harness says::
+
+        run.checkpointing(optimizer, scheduler)          # restored here when resuming
+        for epoch in range(run.start_epoch, run.epochs):
+            ...                                          # run.train_dataloader skips what was done
+
+The harness saves the checkpoint inside ``run.step`` at the step it asks for (weights,
+optimizer, scheduler, every RNG state) and stops the function there; the resumed function
+gets the states back from ``run.checkpointing`` and a ``train_dataloader`` that skips the
+batches of the resumed epoch done before the checkpoint.
+
+**Several processes** (the distributed invariant, ``RunConfig.processes``): the function runs
+in each process (launched by ``accelerate launch``); ``run.train_dataloader`` is the whole
+split, so shard it and synchronise the gradients as a multi-GPU loop does, with accelerate:
+``model, optimizer, loader = Accelerator().prepare(run.model, optimizer, run.train_dataloader)``.
+``run.step(loss)`` averages the step's loss over the processes.
+
 The learning rate of each step is read from the optimizer the function steps, through
 torch's global optimizer hooks (``register_optimizer_step_pre_hook``), registered for the run
 only; the same hook applies the run's test hooks (``runs.perturb``: Adam's betas and eps) to
@@ -63,6 +81,37 @@ class EpochSeededSampler:
         self.epoch += 1
 
 
+class _Stopped(Exception):
+    """The first part of a resumed run saved its checkpoint: the function stops here."""
+
+
+class _ResumedEpoch:
+    """``loader`` as the epoch a run resumes inside sees it, the first time it is iterated:
+    the checkpoint's RNG states restored once its iterator has started
+    (``runs.resume.first_fetched_then_restored``), and without the ``skip`` batches trained
+    before the checkpoint. Later epochs are the loader's own."""
+
+    def __init__(self, loader: Any, skip: int, run: "LoopRun") -> None:
+        self.loader, self.skip, self.run, self.first = loader, skip, run, True
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        if not self.first:
+            yield from self.loader
+            return
+        from pytest_finetune.runs.resume import first_fetched_then_restored
+
+        self.first = False
+        for index, batch in enumerate(first_fetched_then_restored(self.loader, self.run._rng)):
+            if index >= self.skip:
+                yield batch
+
+
 class LoopRun:
     """What a training function gets: the run's inputs and hyper-parameters, and where it
     reports. Attributes: ``model``, ``tokenizer``, ``train_dataset``, ``eval_dataset``,
@@ -70,12 +119,10 @@ class LoopRun:
     ``seed + epoch``: the built-in runners' batches, the same every session), ``eval_dataloader``, ``device``, ``seed``,
     ``epochs``, ``batch_size``, ``grad_accum``, ``lr``, ``weight_decay``, ``warmup_steps``,
     ``total_steps`` (optimizer steps the profile plans), ``max_grad_norm``, ``precision``,
-    ``config`` (the whole ``RunConfig``)."""
+    ``start_epoch`` (0, or the epoch a resumed run starts in), ``config`` (the whole ``RunConfig``)."""
 
     def __init__(self, prepared: Prepared, progress: RunProgress) -> None:
         from torch.utils.data import DataLoader
-
-        from pytest_finetune.runs.prepare import EVAL_BATCH_SIZE
 
         config = prepared.config
         self._prepared, self._progress = prepared, progress
@@ -87,27 +134,92 @@ class LoopRun:
         self.warmup_steps, self.total_steps = prepared.warmup_steps(), prepared.optimizer_steps
         from pytest_finetune.runs.loop import train_order
 
+        checkpoint = prepared.checkpoint
+        self._checkpoint = checkpoint
+        self._start = checkpoint.resumed_from if checkpoint is not None and checkpoint.resume else 0
+        self.start_epoch = self._start // prepared.steps_per_epoch
         order = train_order(prepared)  # group_by_length: the built-in loop's length-grouped sampler
         sampler = order.get("sampler") or EpochSeededSampler(len(prepared.train), config.seed)
-        self.train_dataloader = DataLoader(prepared.train, batch_size=config.batch_size, sampler=sampler,
-                                           collate_fn=prepared.collator)
-        self.eval_dataloader = DataLoader(prepared.eval, batch_size=EVAL_BATCH_SIZE, collate_fn=prepared.collator)
+        if isinstance(sampler, EpochSeededSampler):
+            sampler.epoch = self.start_epoch
+        loader = DataLoader(prepared.train, batch_size=config.batch_size, sampler=sampler,
+                            collate_fn=prepared.collator)
+        self._steps_per_epoch = prepared.steps_per_epoch
+        inside = self._start % prepared.steps_per_epoch
+        self.train_dataloader = _ResumedEpoch(loader, inside * config.grad_accum, self) if inside else loader
+        self.eval_dataloader = DataLoader(prepared.eval, batch_size=config.eval_batch_size, collate_fn=prepared.collator)
         self.losses: list[float] = []
         self.learning_rates: list[float] = []
         self.history: list[dict[str, float]] = []
         self.predictions: list[int] = []
         self._lr: float | None = None
         self._seen: set[int] = set()
+        self._states: tuple[Any, Any] | None = None  # (optimizer, scheduler) a checkpoint holds
+        self._rng: dict[str, Any] | None = None  # the checkpoint's RNG states, restored inside an epoch
+
+    def checkpointing(self, optimizer: Any, scheduler: Any = None) -> None:
+        """What a checkpoint holds besides ``run.model``: call once, before training. When the
+        run resumes, the weights, these states and the RNG states are restored here."""
+        self._states = (optimizer, scheduler)
+        if self._start:
+            import torch
+
+            saved = torch.load(self._file(), weights_only=False)
+            self.model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(saved["scheduler"])
+            if not self._checkpoint.drop_rng:  # a test hook; restored unless asked
+                from pytest_finetune.runs.resume import restore_rng_states
+
+                if self._start % self._steps_per_epoch:
+                    self._rng = saved["rng"]  # once the resumed epoch's iterator has started
+                else:
+                    restore_rng_states(saved["rng"])  # at an epoch boundary: before the next epoch
+
+    def _file(self) -> str:
+        from pathlib import Path
+
+        return str(Path(self._checkpoint.folder) / "loop-checkpoint.pt")
+
+    def _save_if_asked(self, epoch_done: bool) -> None:
+        """Save the checkpoint and stop the function, at the asked step: right after it inside
+        an epoch, after the epoch's evaluation at its end (``runs.resume``)."""
+        at = self._start + len(self.losses)
+        if self._checkpoint is None or self._checkpoint.save_at != at or (at % self._steps_per_epoch == 0) != epoch_done:
+            return
+        if self._states is None:
+            raise self._cannot_resume()
+        import torch
+
+        from pytest_finetune.runs.resume import save_rng_states
+
+        optimizer, scheduler = self._states
+        torch.save({"model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": None if scheduler is None else scheduler.state_dict(),
+                    "rng": save_rng_states()}, self._file())
+        raise _Stopped()
+
+    def _cannot_resume(self) -> ConfigError:
+        return ConfigError(f"runner {self.config.runner}: a resumed run needs run.checkpointing(optimizer, "
+                           "scheduler) before training and epochs in range(run.start_epoch, run.epochs) "
+                           "(see pytest_finetune.runs.user_loop)")
 
     def step(self, loss: Any) -> None:
-        """One optimizer step done; ``loss`` is its training loss (a tensor or a number)."""
-        value = float(loss.detach() if hasattr(loss, "detach") else loss)
+        """One optimizer step done; ``loss`` is its training loss (a tensor or a number; on
+        several processes, each process' own, averaged here)."""
+        from pytest_finetune.runs.resume import mean_over_processes
+
+        if self._start and self._states is None:
+            raise self._cannot_resume()
+        value = mean_over_processes(float(loss.detach() if hasattr(loss, "detach") else loss))
         if not math.isfinite(value):
             raise NonFiniteLossError(f"{self.config.runner} run stopped: loss is {value} at step "
-                                     f"{len(self.losses) + 1} (lr {self._lr or self.lr:.3g})")
+                                     f"{self._start + len(self.losses) + 1} (lr {self._lr or self.lr:.3g})")
         self.losses.append(value)
         self.learning_rates.append(self._lr if self._lr is not None else self.lr)
         self._progress.step(value)
+        self._save_if_asked(epoch_done=False)
 
     def evaluate(self, model: Any = None) -> dict[str, float]:
         """Evaluate ``model`` (default: ``run.model``) on the eval split as the built-in loop
@@ -119,11 +231,12 @@ class LoopRun:
         training = model.training
         try:
             metrics, self.predictions = evaluate_model(model, self.eval_dataloader, None, self._prepared.metric,
-                                                       self._prepared.task.predictions, device=self.device)
+                                                       self._prepared.task, device=self.device)
         finally:
             model.train(training)
-        self.history.append({"epoch": float(len(self.history) + 1), **metrics})
+        self.history.append({"epoch": float(self.start_epoch + len(self.history) + 1), **metrics})
         self._progress.epoch(metrics)
+        self._save_if_asked(epoch_done=True)
         return metrics
 
     def _before_optimizer_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
@@ -159,12 +272,15 @@ class FunctionRunner:
         run = LoopRun(prepared, progress)
         perturb.rng(prepared.config)  # test hook: just before training; a no-op unless asked
         with _watching_optimizers(run):
-            returned = self.function(run)
+            try:
+                returned = self.function(run)
+            except _Stopped:  # the first part of a resumed run: its checkpoint is saved
+                returned = None
         what = getattr(self.function, "__qualname__", self.function)
         if not run.losses:
             raise ConfigError(f"runner {self.name}: {what} reported no optimizer step; call run.step(loss) "
                               "after each optimizer step")
-        if not run.history:
+        if not run.history and prepared.checkpoint is None:
             raise ConfigError(f"runner {self.name}: {what} reported no evaluation; call run.evaluate(model) "
                               "after each epoch")
         import torch

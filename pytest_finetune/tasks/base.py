@@ -16,12 +16,28 @@ The contract, as the harness relies on it:
   trains; ``check`` does the cheap part of that (files there, readable) for preflight.
 - ``tokenize`` turns raw splits into model inputs: ``input_ids``, ``attention_mask``
   (``token_type_ids`` where the tokenizer makes them) and ``labels``, torch format, unpadded
-  (the collator pads each batch).
+  (the collator pads each batch; a causal LM's collator makes the labels from the inputs).
 - ``limit`` picks the first ``count`` examples of a split for the tiny profile: a fixed,
   deterministic slice, the same in every session and on both sides of an upgrade.
 - ``predictions`` turns a batch of logits into the predicted labels that the metric and
   ``RunResult.prediction_counts`` count; ``metric_names`` are the keys ``metric().load()``
   computes, in the order records list them.
+
+Token-level tasks (``tasks.causal_lm``) add two members, which a classification task leaves
+out (``level`` then reads ``"sequence"``):
+
+- ``level = "token"``: the loss averages over tokens, not examples, so a batch's loss weighs
+  by its token count (gradient accumulation, several processes, the eval loss);
+- ``eval_statistics(logits, labels)``: per example, a row of numbers the metric sums (a
+  causal LM: NLL sum, predicted tokens, correct tokens), kept during evaluation instead of
+  the logits, which for a language model are far too large to gather; the metric receives
+  them as ``predictions``, and the eval loss is their token-weighted mean
+  (``token_eval_loss``), which does not depend on how the split is batched;
+- ``fixed_outputs(logits, labels)``: what fingerprints and the fixed-batch check keep of a
+  batch's outputs (a classifier: its logits).
+
+Metrics whose name ends in ``loss`` or ``perplexity`` are better when lower
+(``lower_is_better``); every other metric when higher.
 """
 from __future__ import annotations
 
@@ -73,6 +89,35 @@ class Task(Protocol):
     def example_text(self, row: dict[str, Any]) -> str:
         """A raw example as one line of text, for drift messages."""
 
+
+
+SEQUENCE, TOKEN = "sequence", "token"
+_LOWER_IS_BETTER = ("loss", "perplexity")
+
+
+def level_of(task: Any) -> str:
+    """``"token"`` for a task whose loss averages over tokens, else ``"sequence"``."""
+    return TOKEN if getattr(task, "level", SEQUENCE) == TOKEN else SEQUENCE
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is the better one (perplexity, a loss)."""
+    return metric.endswith(_LOWER_IS_BETTER)
+
+
+def fixed_outputs(task: Any, logits: Any, labels: Any) -> list[list[float]]:
+    """What a task keeps of a batch's outputs for fingerprints and fixed-batch checks:
+    ``task.fixed_outputs`` where it has one, else the logits (one row per example)."""
+    keep = getattr(task, "fixed_outputs", None)
+    rows = keep(logits, labels) if keep is not None else logits
+    return [[float(x) for x in row] for row in rows.float().cpu()] if hasattr(rows, "float") else rows
+
+
+def token_eval_loss(statistics: Any) -> float:
+    """The eval loss of a token-level task from its ``eval_statistics`` rows (NLL sum, token
+    count, ...): one mean over every predicted token, whatever the batches were."""
+    tokens = float(statistics[:, 1].sum())
+    return float(statistics[:, 0].sum()) / tokens if tokens else float("nan")
 
 
 def check_name(name: Any, what: str = "task") -> str:
