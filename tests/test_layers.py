@@ -17,6 +17,7 @@ LAYERS = [
     {"mrpc", "tasks"},
     {"runs"},
     {"baselines"},
+    {"invariants"},
     {"checks"},
     {"report"},
     {"plugin"},

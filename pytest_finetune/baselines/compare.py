@@ -134,12 +134,14 @@ def _running_max(values: Sequence[float]) -> list[float]:
 
 
 def noise_probes(config: RunConfig) -> list[RunConfig]:
-    """The runs that measure the noise envelope of ``config``: changes that must not count."""
+    """The runs that measure the noise envelope of ``config``: changes that must not count.
+    (A config that carries test hooks keeps them: an invariant's positive control measures
+    its envelope on the perturbed reference, ``invariants.check``.)"""
     import torch
 
     other_threads = 1 if torch.get_num_threads() > 1 else 2
-    return [config.replace(perturb=(("threads", other_threads),)),
-            config.replace(perturb=(("init_ulp", 1),))]
+    return [config.replace(perturb=config.perturb + (("threads", other_threads),)),
+            config.replace(perturb=config.perturb + (("init_ulp", 1),))]
 
 
 def measure_noise(clean: RunResult, probes: Sequence[RunResult]) -> dict[str, Any]:

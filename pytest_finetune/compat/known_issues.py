@@ -40,6 +40,10 @@ class KnownIssue:
     checks: tuple[str, ...]  # node-id ends: "test_file.py::test_name"
     evidence: str = ""  # which versions were measured broken and fine, and how
     raises: tuple[type[BaseException], ...] = field(default=(AssertionError,))
+    # The equivalence invariants it breaks (pytest_finetune.invariants), as (family, task level,
+    # runner kind): a user's runner failing one of them in the range is told of this entry.
+    invariants: tuple[tuple[str, str, str], ...] = ()
+    remedy: str = ""  # what a user's own code can do about it
 
     def applies(self, version: str | None = None) -> bool:
         """Whether ``version`` of the package (default: the installed one) has the bug.
@@ -69,7 +73,8 @@ class KnownIssue:
         """JSON-ready form (reports, ``pytest-finetune upgrade``)."""
         return {"id": self.id, "package": self.package, "affected": str(self.affected),
                 "url": self.url, "title": self.title, "checks": list(self.checks),
-                "evidence": self.evidence}
+                "evidence": self.evidence, "invariants": [list(item) for item in self.invariants],
+                "remedy": self.remedy}
 
 
 def _same_check(nodeid: str, check: str) -> bool:

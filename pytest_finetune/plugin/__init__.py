@@ -15,3 +15,4 @@ from pytest_finetune.plugin.hooks import (pytest_addhooks, pytest_addoption,  # 
                                           pytest_report_header, pytest_runtest_setup,
                                           pytest_terminal_summary)
 from pytest_finetune.plugin.run_fixtures import finetune_run  # noqa: F401
+from pytest_finetune.plugin.invariant_fixtures import finetune_invariant  # noqa: F401

@@ -25,6 +25,8 @@ from pytest_finetune.plugin.known_issues import MARKER_HELP as KNOWN_ISSUE_HELP,
 MARKERS = {
     "gpu": "needs a CUDA GPU; skipped with a reason on machines without one (run: pytest -m gpu)",
     "full": "trains on all of MRPC (minutes on CPU; select with -m full, deselect with -m 'not full')",
+    "distributed": "launches runs on several processes (torchrun, accelerate launch): the distributed "
+                   "invariant; select with -m distributed, deselect with -m 'not distributed'",
     KNOWN_ISSUE_MARKER: KNOWN_ISSUE_HELP,
 }
 
