@@ -220,3 +220,28 @@ def without_local_paths(value: Any, root: Path | None = None) -> Any:
         return item
 
     return clean(value)
+
+
+_OUTCOME_ORDER = ("safe", "changed", "failing", "regression")
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report of several sessions of one environment (the packaged guard suite and the
+    user's own tests): their results, comparisons, fingerprints and tests side by side (node
+    ids and scenario names are the sessions' own), the known issues of each once, the worst
+    outcome. What ``upgrade``'s verdict reads is then one report per side, as before."""
+    merged: dict[str, Any] = {"results": {}, "comparisons": {}, "fingerprints": {}, "tests": {},
+                              "versions": {}, "known_issues": [], "outcome": "safe"}
+    seen_issues: set[str] = set()
+    for report in reports:
+        for key in ("results", "comparisons", "fingerprints", "tests"):
+            merged[key].update(report.get(key, {}))
+        merged["versions"] = merged["versions"] or dict(report.get("versions", {}))
+        for issue in report.get("known_issues", []):
+            if issue.get("id") not in seen_issues:
+                seen_issues.add(issue.get("id"))
+                merged["known_issues"].append(issue)
+        outcome = report.get("outcome", "safe")
+        if outcome in _OUTCOME_ORDER and _OUTCOME_ORDER.index(outcome) > _OUTCOME_ORDER.index(merged["outcome"]):
+            merged["outcome"] = outcome
+    return merged
