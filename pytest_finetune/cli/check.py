@@ -135,15 +135,17 @@ def own_tests_arguments(tests: Sequence[str], report: str | os.PathLike | None =
     args = [str(test) for test in tests]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         args += ["-p", "pytest_finetune.plugin"]
+    # Values joined to their option (--x=value): pytest takes a separate path-like argument
+    # for a test path when it picks the rootdir, and node ids would then start at "/".
     for dest in SESSION_OPTIONS:
         option, value = OPTIONS_BY_DEST[dest], (options or {}).get(dest)
         if option.flag:
             args += [option.cli] if value else []
         elif value not in (None, ""):
             path = Path(str(value)).expanduser()
-            args += [option.cli, str((cwd / path).resolve()) if dest == "baselines" else str(value)]
+            args.append(f"{option.cli}={(cwd / path).resolve() if dest == 'baselines' else value}")
     if report is not None:
-        args += ["--finetune-report", str((cwd / Path(report)).resolve())]
+        args.append(f"--finetune-report={(cwd / Path(report)).resolve()}")
     return args + list(extra)
 
 
@@ -229,7 +231,7 @@ def check(profile: str = "tiny", report: str | os.PathLike | None = None,
                 status = pytest.main(args, plugins=[watch])
         else:
             status = pytest.main(args, plugins=[watch])
-        written = Path(args[args.index("--finetune-report") + 1]) if target is not None else None
+        written = _report_argument(args) if target is not None else None
         results.append((exit_code_of(status, watch), watch.outcome, written if written and written.is_file() else None))
     code = max((r[0] for r in results), key=_SEVERITY.index)
     outcomes = [r[1] for r in results]
@@ -243,6 +245,16 @@ def check(profile: str = "tiny", report: str | os.PathLike | None = None,
     merged = merge_reports([read_json(path, ConfigError, "a --finetune-report") for path in written_reports])
     final = (Path.cwd() / target).resolve()
     return SuiteOutcome(code, write_json(final, merged) if written_reports else None, outcome)
+
+
+def _report_argument(args: Sequence[str]) -> Path | None:
+    """The report path a session's command line names (``--finetune-report X`` or ``=X``)."""
+    for index, arg in enumerate(args):
+        if arg == "--finetune-report" and index + 1 < len(args):
+            return Path(args[index + 1])
+        if arg.startswith("--finetune-report="):
+            return Path(arg.split("=", 1)[1])
+    return None
 
 
 # Exit codes, the mildest first: the combined code of two sessions is the later of the two.
@@ -266,12 +278,16 @@ def add_check_arguments(check_parser: argparse.ArgumentParser) -> None:
     check_parser.add_argument("--report", "--finetune-report", dest="report", default=None, metavar="FILE",
                               help="write results, verdicts and each check's outcome as JSON (the "
                                    "plugin's --finetune-report format)")
-    check_parser.add_argument("--tests", nargs="+", default=(), metavar="PATH",
-                              help="also run your own tests (files, folders or node ids, from the current "
-                                   "folder, with your ini, conftest.py and baselines) after the guard suite; "
-                                   "one report holds both")
-    check_parser.add_argument("--no-guard", dest="guard", action="store_false",
-                              help="with --tests: run only your own tests, not the packaged guard suite")
+    add_own_tests_arguments(check_parser, "after the guard suite; one report holds both")
+
+
+def add_own_tests_arguments(parser: argparse.ArgumentParser, when: str) -> None:
+    """``--tests`` and ``--no-guard``, for ``check`` and (on both sides) ``upgrade``."""
+    parser.add_argument("--tests", nargs="+", default=(), metavar="PATH",
+                        help="also run your own tests (files, folders or node ids, from the current folder, "
+                             f"with your ini, conftest.py and baselines) {when}")
+    parser.add_argument("--no-guard", dest="guard", action="store_false",
+                        help="with --tests: run only your own tests, not the packaged guard suite")
 
 
 def command_check(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TextIO
 
 from pytest_finetune._io import atomic_write_text
+from pytest_finetune.cli.check import add_own_tests_arguments
 from pytest_finetune.cli.preflight import check_inputs
 from pytest_finetune.compat.known_issues import KNOWN_ISSUES
 from pytest_finetune.config.options import (OPTIONS_BY_DEST, SESSION_OPTIONS, output_file_problem,
@@ -67,12 +68,8 @@ def add_upgrade_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seeds per side when the same-seed runs moved and quality is judged from "
                              f"seeds, 2..{MAX_SEEDS} (default by profile: "
                              f"{', '.join(f'{k} {v}' for k, v in DEFAULT_SEEDS.items())})")
-    parser.add_argument("--tests", nargs="+", default=(), metavar="PATH",
-                        help="also run your own tests on both sides (files, folders or node ids, from the "
-                             "current folder, with your ini, conftest.py and baselines); the verdict judges "
-                             "their outcomes and metrics as it judges the guard suite's")
-    parser.add_argument("--no-guard", dest="guard", action="store_false",
-                        help="with --tests: run only your own tests on both sides, not the packaged guard suite")
+    add_own_tests_arguments(parser, "on both sides, after the guard suite; the verdict judges their "
+                                    "outcomes and metrics as it judges the guard suite's")
     parser.add_argument("--fail-on-change", action="store_true",
                         help=f"exit {CHANGED_EXIT} when the numerics changed but quality did not get worse "
                              "(default: exit 0: CHANGED is not a regression)")
