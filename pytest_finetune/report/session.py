@@ -182,11 +182,11 @@ def _message(report) -> str:
     """One line, or a few for a harness failure: what a reader needs to see which way it broke."""
     longrepr = report.longrepr
     if hasattr(report, "wasxfail"):
-        # The reason (a known issue's entry), then what the check itself said: a bisection
-        # step shows how the known bug looks at that release.
+        # What the check itself said, then the reason it was expected (a known issue's entry):
+        # an upgrade verdict or a bisection step shows how the known bug looks at that release.
         crash = getattr(longrepr, "reprcrash", None)
-        said = crash.message if crash is not None and crash.message else ""
-        return f"{report.wasxfail}: {said}" if said else str(report.wasxfail)
+        said = " ".join(crash.message.split()) if crash is not None and crash.message else ""
+        return f"{said} (expected: {report.wasxfail})" if said else str(report.wasxfail)
     if longrepr is None:
         return ""
     if isinstance(longrepr, tuple):  # skip: (file, line, reason)
