@@ -109,6 +109,8 @@ def pytest_arguments(profile: str = "tiny", report: str | os.PathLike | None = N
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         args += ["-p", "pytest_finetune.plugin"]
+    # The guard suite checks MRPC, whatever task a PYTEST_FINETUNE_TASK names for the user's tests.
+    args += ["--finetune-task", "mrpc"]
     for dest in SESSION_OPTIONS:
         option, value = OPTIONS_BY_DEST[dest], options.get(dest)
         if option.flag:
