@@ -31,39 +31,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import torch  # noqa: E402
-from transformers import Trainer, get_scheduler  # noqa: E402
 
 from pytest_finetune import TextClassification  # noqa: E402
 from pytest_finetune.runs import profile_config  # noqa: E402
 from pytest_finetune.runs.execute import execute_run  # noqa: E402
 from pytest_finetune.runs.runners import Registry, bind  # noqa: E402
 from synthetic_texts import write_ticket_files  # noqa: E402
-
-
-class WeightedLossTrainer(Trainer):
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        labels = inputs.pop("labels")
-        outputs = model(**inputs)
-        weight = torch.tensor([1.0, 2.0, 1.0], device=outputs.logits.device)
-        loss = torch.nn.functional.cross_entropy(outputs.logits, labels, weight=weight)
-        return (loss, outputs) if return_outputs else loss
-
-
-def train_my_way(run):
-    model = run.model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=run.weight_decay)
-    scheduler = get_scheduler("linear", optimizer, run.warmup_steps, run.total_steps)
-    for _ in range(run.epochs):
-        model.train()
-        for batch in run.train_dataloader:
-            loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), run.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            run.step(loss)
-        run.evaluate(model)
+from user_training import WeightedLossTrainer, train_my_way  # noqa: E402  (the tutorial's code)
 
 
 def main() -> None:

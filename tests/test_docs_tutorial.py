@@ -24,8 +24,11 @@ def tutorial_files() -> dict[str, str]:
     return {m["name"]: m["code"] for m in FILE_BLOCK.finditer(TUTORIAL.read_text(encoding="utf-8"))}
 
 
-def test_the_tutorial_names_its_three_files():
-    assert sorted(tutorial_files()) == ["conftest.py", "test_finetuning.py", "training.py"]
+def test_the_tutorial_names_its_three_files_and_its_training_code_is_the_tests():
+    files = tutorial_files()
+    assert sorted(files) == ["conftest.py", "test_finetuning.py", "training.py"]
+    # tests/user_training.py is that code as a module the other tests and the benchmark import
+    assert files["training.py"] == (Path(__file__).parent / "user_training.py").read_text(encoding="utf-8")
 
 
 def test_the_tutorials_code_records_baselines_and_passes_on_a_rerun(pytester, monkeypatch):

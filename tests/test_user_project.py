@@ -8,11 +8,15 @@ to seconds.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from synthetic_texts import write_csv, write_ticket_files
 
 pytestmark = pytest.mark.slow
+MRPC_DIR = os.environ.get("PYTEST_FINETUNE_MRPC_DIR", "")  # read before the project fixture unsets it
 
 CONFTEST = """
 from pathlib import Path
@@ -32,38 +36,12 @@ def pytest_finetune_runners(config):
     return {"weighted": WeightedLossTrainer, "my-loop": train_my_way}
 """
 
-TRAINING = """
-import torch
-from transformers import Trainer, get_scheduler
-
-
-class WeightedLossTrainer(Trainer):
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        labels = inputs.pop("labels")
-        outputs = model(**inputs)
-        weight = torch.tensor([1.0, 2.0, 1.0], device=outputs.logits.device)
-        loss = torch.nn.functional.cross_entropy(outputs.logits, labels, weight=weight)
-        return (loss, outputs) if return_outputs else loss
-
-
-def train_my_way(run):
-    model = run.model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=run.weight_decay)
-    scheduler = get_scheduler("linear", optimizer, run.warmup_steps, run.total_steps)
-    for epoch in range(run.epochs):
-        model.train()
-        for batch in run.train_dataloader:
-            loss = model(**batch).loss
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            run.step(loss)
-        run.evaluate(model)
-"""
+# The tutorial's training code (docs/your-pipeline.md; tests/test_docs_tutorial.py keeps them equal).
+TRAINING = (Path(__file__).parent / "user_training.py").read_text(encoding="utf-8")
 
 TESTS = """
 import os
+from pathlib import Path
 
 import pytest
 
@@ -200,3 +178,22 @@ def test_a_missing_label_column_fails_with_one_line(project):
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*train.csv: missing column(s) label; expected columns text, label, found text, "
                                  "category"])
+
+
+def test_check_runs_the_guard_suite_and_the_users_own_tests_into_one_report(project):
+    """``pytest-finetune check --tests``: both sessions, one report (the drift checks only)."""
+    import json
+    import sys
+
+    mrpc = MRPC_DIR
+    _run(project, "--finetune-update-baselines", "-k", "drift").assert_outcomes(passed=1)
+    result = project.run(sys.executable, "-m", "pytest_finetune", "check", "--data", mrpc, "--tests",
+                         "test_finetuning.py", "--report", "both.json", "--", "-k", "drift", "-p", "no:randomly")
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["pytest-finetune check (guard suite and your tests): ok, exit 0; report *both.json"])
+    report = json.loads((project.path / "both.json").read_text())
+    assert {"tokenized_validation", "tickets/tokenized_validation", "tickets/tokenizer_resolved"} <= set(
+        report["fingerprints"])
+    assert "test_finetuning.py::test_my_data_and_tokenizer_did_not_drift" in report["tests"]
+    assert any(nodeid.startswith("pytest_finetune/guard/test_drift.py::") for nodeid in report["tests"])
+    assert (project.path / "both-guard.json").is_file() and (project.path / "both-tests.json").is_file()

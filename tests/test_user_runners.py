@@ -11,46 +11,21 @@ import re
 
 import pytest
 import torch
-from transformers import Trainer, get_scheduler
+from transformers import Trainer
 
 from pytest_finetune import TextClassification, trainer_factory
 from pytest_finetune.baselines.scenario import scenario_of
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.runs.runners import Registry, as_runner, source_digest
 from synthetic_texts import write_ticket_files
+from user_training import WeightedLossTrainer
+from user_training import train_my_way as course_loop  # the HF course's loop, written against LoopRun
 
 SMALL = dict(model="tiny-random-bert", device="cpu", epochs=2, train_limit=16, eval_limit=16)
 
 
 class PlainTrainer(Trainer):
     """A subclass that changes nothing: it must train exactly as the stock Trainer."""
-
-
-class WeightedLossTrainer(Trainer):
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        labels = inputs.pop("labels")
-        outputs = model(**inputs)
-        weight = torch.tensor([1.0, 2.0, 1.0], device=outputs.logits.device)
-        loss = torch.nn.functional.cross_entropy(outputs.logits, labels, weight=weight)
-        return (loss, outputs) if return_outputs else loss
-
-
-def course_loop(run):
-    """The HF course's loop, written against ``LoopRun``."""
-    model = run.model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=run.weight_decay)
-    scheduler = get_scheduler("linear", optimizer, run.warmup_steps, run.total_steps)
-    for _ in range(run.epochs):
-        model.train()
-        for batch in run.train_dataloader:
-            loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), run.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            run.step(loss)
-        run.evaluate(model)
 
 
 @pytest.fixture(scope="module")

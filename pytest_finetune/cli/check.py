@@ -109,6 +109,8 @@ def pytest_arguments(profile: str = "tiny", report: str | os.PathLike | None = N
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         args += ["-p", "pytest_finetune.plugin"]
+    # The guard suite checks MRPC, whatever task a PYTEST_FINETUNE_TASK names for the user's tests.
+    args += ["--finetune-task", "mrpc"]
     for dest in SESSION_OPTIONS:
         option, value = OPTIONS_BY_DEST[dest], options.get(dest)
         if option.flag:
@@ -117,6 +119,35 @@ def pytest_arguments(profile: str = "tiny", report: str | os.PathLike | None = N
             args += [option.cli, str(value)]
     if report is not None:
         args += ["--finetune-report", str((cwd / Path(report)).resolve())]
+    return args + list(extra)
+
+
+def own_tests_arguments(tests: Sequence[str], report: str | os.PathLike | None = None,
+                        options: Mapping[str, str | None] | None = None, extra: Sequence[str] = (),
+                        cwd: Path | None = None) -> list[str]:
+    """The pytest command line of the user's own test selection: run from the current folder,
+    so their ini, conftest.py and baselines folder apply; only the settings given on
+    ``check``'s command line are passed on (the rest come from their ini or environment)."""
+    cwd = Path.cwd() if cwd is None else cwd
+    for test in tests:
+        path = Path(str(test).split("::", 1)[0]).expanduser()
+        if not (cwd / path).exists():
+            raise ConfigError(f"--tests: {test} does not exist (from {cwd}); expected your test files or "
+                              "folders (pytest's paths or node ids)")
+    args = [str(test) for test in tests]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        args += ["-p", "pytest_finetune.plugin"]
+    # Values joined to their option (--x=value): pytest takes a separate path-like argument
+    # for a test path when it picks the rootdir, and node ids would then start at "/".
+    for dest in SESSION_OPTIONS:
+        option, value = OPTIONS_BY_DEST[dest], (options or {}).get(dest)
+        if option.flag:
+            args += [option.cli] if value else []
+        elif value not in (None, ""):
+            path = Path(str(value)).expanduser()
+            args.append(f"{option.cli}={(cwd / path).resolve() if dest == 'baselines' else value}")
+    if report is not None:
+        args.append(f"--finetune-report={(cwd / Path(report)).resolve()}")
     return args + list(extra)
 
 
@@ -175,19 +206,70 @@ def exit_code_of(status: int, watch: _Watch) -> int:
 
 
 def check(profile: str = "tiny", report: str | os.PathLike | None = None,
-          options: Mapping[str, str | None] | None = None, extra: Sequence[str] = ()) -> SuiteOutcome:
-    """Run the guard suite in this process; what ``pytest-finetune check`` does.
+          options: Mapping[str, str | None] | None = None, extra: Sequence[str] = (),
+          tests: Sequence[str] = (), guard: bool = True) -> SuiteOutcome:
+    """Run the guard suite in this process (and, with ``tests``, the user's own test
+    selection after it; ``guard=False``: only theirs); what ``pytest-finetune check`` does.
 
+    With both, each session writes its own report beside ``report`` (``<stem>-guard.json``,
+    ``<stem>-tests.json``, pictures included) and ``report`` holds both
+    (``report.session.merge_reports``); the exit code and outcome are the worse of the two.
     Raises ConfigError (exit code 2) when the input cannot work, before pytest starts.
     """
-    args = pytest_arguments(profile, report, options, extra)
-    _preflight(profile, options or {})
-    watch = _Watch()
-    with _writes_kept_out_of_the_package(_cache_dir((options or {}).get("cache_dir"))):
-        status = pytest.main(args, plugins=[watch])
-    written = Path(args[args.index("--finetune-report") + 1]) if report is not None else None
-    return SuiteOutcome(exit_code_of(status, watch), written if written and written.is_file() else None,
-                        watch.outcome)
+    if not guard and not tests:
+        raise ConfigError("--no-guard: nothing left to run; name your own tests with --tests PATH")
+    target = None if report is None else Path(report)
+    parts = {}
+    if guard:
+        parts["guard"] = pytest_arguments(profile, _part(target, "guard", bool(tests)), options, extra)
+        _preflight(profile, options or {})
+    if tests:
+        parts["tests"] = own_tests_arguments(tests, _part(target, "tests", guard), options, extra)
+    results = []
+    for name, args in parts.items():
+        watch = _Watch()
+        if name == "guard":
+            with _writes_kept_out_of_the_package(_cache_dir((options or {}).get("cache_dir"))):
+                status = pytest.main(args, plugins=[watch])
+        else:
+            status = pytest.main(args, plugins=[watch])
+        written = _report_argument(args) if target is not None else None
+        results.append((exit_code_of(status, watch), watch.outcome, written if written and written.is_file() else None))
+    code = max((r[0] for r in results), key=_SEVERITY.index)
+    outcomes = [r[1] for r in results]
+    outcome = None if None in outcomes else max(outcomes, key=lambda o: _OUTCOME_ORDER.index(o))
+    written_reports = [r[2] for r in results if r[2] is not None]
+    if len(parts) == 1 or target is None:
+        return SuiteOutcome(code, written_reports[0] if written_reports else None, outcome)
+    from pytest_finetune._io import read_json, write_json
+    from pytest_finetune.report.session import merge_reports
+
+    merged = merge_reports([read_json(path, ConfigError, "a --finetune-report") for path in written_reports])
+    final = (Path.cwd() / target).resolve()
+    return SuiteOutcome(code, write_json(final, merged) if written_reports else None, outcome)
+
+
+def _report_argument(args: Sequence[str]) -> Path | None:
+    """The report path a session's command line names (``--finetune-report X`` or ``=X``)."""
+    for index, arg in enumerate(args):
+        if arg == "--finetune-report" and index + 1 < len(args):
+            return Path(args[index + 1])
+        if arg.startswith("--finetune-report="):
+            return Path(arg.split("=", 1)[1])
+    return None
+
+
+# Exit codes, the mildest first: the combined code of two sessions is the later of the two.
+_SEVERITY = [exit_codes.OK, exit_codes.REGRESSION, exit_codes.BAD_INPUT, exit_codes.INTERNAL_ERROR,
+             exit_codes.INTERRUPTED]
+_OUTCOME_ORDER = [Outcome.SAFE, Outcome.CHANGED, Outcome.FAILING, Outcome.REGRESSION]
+
+
+def _part(report: Path | None, name: str, both: bool) -> Path | None:
+    """Where one session writes its report: ``report`` itself when it is the only session."""
+    if report is None or not both:
+        return report
+    return report.with_name(f"{report.stem}-{name}{report.suffix or '.json'}")
 
 
 def add_check_arguments(check_parser: argparse.ArgumentParser) -> None:
@@ -198,6 +280,16 @@ def add_check_arguments(check_parser: argparse.ArgumentParser) -> None:
     check_parser.add_argument("--report", "--finetune-report", dest="report", default=None, metavar="FILE",
                               help="write results, verdicts and each check's outcome as JSON (the "
                                    "plugin's --finetune-report format)")
+    add_own_tests_arguments(check_parser, "after the guard suite; one report holds both")
+
+
+def add_own_tests_arguments(parser: argparse.ArgumentParser, when: str) -> None:
+    """``--tests`` and ``--no-guard``, for ``check`` and (on both sides) ``upgrade``."""
+    parser.add_argument("--tests", nargs="+", default=(), metavar="PATH",
+                        help="also run your own tests (files, folders or node ids, from the current folder, "
+                             f"with your ini, conftest.py and baselines) {when}")
+    parser.add_argument("--no-guard", dest="guard", action="store_false",
+                        help="with --tests: run only your own tests, not the packaged guard suite")
 
 
 def command_check(args: argparse.Namespace) -> int:
@@ -206,7 +298,8 @@ def command_check(args: argparse.Namespace) -> int:
     ``args.pytest_args``: what followed ``--`` on the command line, passed to pytest as is.
     """
     options = {dest: getattr(args, dest) for dest in SESSION_OPTIONS}
-    outcome = check(args.profile, args.report, options, getattr(args, "pytest_args", ()))
+    outcome = check(args.profile, args.report, options, getattr(args, "pytest_args", ()),
+                    tests=getattr(args, "tests", ()) or (), guard=getattr(args, "guard", True))
     report = f"; report {outcome.report}" if outcome.report else ""
     verdict = VERDICTS[outcome.exit_code]
     if outcome.exit_code == exit_codes.REGRESSION and outcome.outcome is Outcome.CHANGED:
@@ -214,5 +307,7 @@ def command_check(args: argparse.Namespace) -> int:
                    "look at the change, and re-record if it is expected)")
     elif outcome.exit_code == exit_codes.REGRESSION and outcome.outcome is Outcome.REGRESSION:
         verdict = "FAILED (regression)"
-    print(f"pytest-finetune check (profile {args.profile}): {verdict}, exit {outcome.exit_code}{report}")
+    what = ("your tests" if not getattr(args, "guard", True) else
+            "guard suite and your tests" if getattr(args, "tests", ()) else f"profile {args.profile}")
+    print(f"pytest-finetune check ({what}): {verdict}, exit {outcome.exit_code}{report}")
     return outcome.exit_code

@@ -78,8 +78,9 @@ class BaselineChecker:
         drift file (``<task>-<model>-fingerprints.json``)."""
         outcome = self._run(lambda: checks.check_fingerprint(
             self.settings.baselines, model, name, current, self.mode, explain, atol, task))
-        if outcome.compared_with is not None:
-            self._emit(FingerprintEvent(name, outcome.compared_with.name, current, atol,
+        if outcome.compared_with is not None:  # a task's own fingerprints are named with it in reports
+            shown = name if task == "mrpc" else f"{task}/{name}"
+            self._emit(FingerprintEvent(shown, outcome.compared_with.name, current, atol,
                                         outcome.status == "failed", outcome.detail, self.request.node.nodeid))
         if outcome.status == "failed":
             pytest.fail(outcome.message, pytrace=False)

@@ -19,4 +19,6 @@ def one_line_failure() -> Iterator[None]:
         problem = str(exc)
     else:
         return
-    pytest.fail(problem, pytrace=False)  # outside the except block: pytest shows the line once
+    # Raised while contextlib handles the error: "from None" keeps pytest from showing it
+    # again as "During handling of the above exception".
+    raise pytest.fail.Exception(problem, pytrace=False) from None

@@ -182,11 +182,11 @@ def _message(report) -> str:
     """One line, or a few for a harness failure: what a reader needs to see which way it broke."""
     longrepr = report.longrepr
     if hasattr(report, "wasxfail"):
-        # The reason (a known issue's entry), then what the check itself said: a bisection
-        # step shows how the known bug looks at that release.
+        # What the check itself said, then the reason it was expected (a known issue's entry):
+        # an upgrade verdict or a bisection step shows how the known bug looks at that release.
         crash = getattr(longrepr, "reprcrash", None)
-        said = crash.message if crash is not None and crash.message else ""
-        return f"{report.wasxfail}: {said}" if said else str(report.wasxfail)
+        said = " ".join(crash.message.split()) if crash is not None and crash.message else ""
+        return f"{said} (expected: {report.wasxfail})" if said else str(report.wasxfail)
     if longrepr is None:
         return ""
     if isinstance(longrepr, tuple):  # skip: (file, line, reason)
@@ -220,3 +220,28 @@ def without_local_paths(value: Any, root: Path | None = None) -> Any:
         return item
 
     return clean(value)
+
+
+_OUTCOME_ORDER = ("safe", "changed", "failing", "regression")
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report of several sessions of one environment (the packaged guard suite and the
+    user's own tests): their results, comparisons, fingerprints and tests side by side (node
+    ids and scenario names are the sessions' own), the known issues of each once, the worst
+    outcome. What ``upgrade``'s verdict reads is then one report per side, as before."""
+    merged: dict[str, Any] = {"results": {}, "comparisons": {}, "fingerprints": {}, "tests": {},
+                              "versions": {}, "known_issues": [], "outcome": "safe"}
+    seen_issues: set[str] = set()
+    for report in reports:
+        for key in ("results", "comparisons", "fingerprints", "tests"):
+            merged[key].update(report.get(key, {}))
+        merged["versions"] = merged["versions"] or dict(report.get("versions", {}))
+        for issue in report.get("known_issues", []):
+            if issue.get("id") not in seen_issues:
+                seen_issues.add(issue.get("id"))
+                merged["known_issues"].append(issue)
+        outcome = report.get("outcome", "safe")
+        if outcome in _OUTCOME_ORDER and _OUTCOME_ORDER.index(outcome) > _OUTCOME_ORDER.index(merged["outcome"]):
+            merged["outcome"] = outcome
+    return merged

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TextIO
 
 from pytest_finetune._io import atomic_write_text
+from pytest_finetune.cli.check import add_own_tests_arguments
 from pytest_finetune.cli.preflight import check_inputs
 from pytest_finetune.compat.known_issues import KNOWN_ISSUES
 from pytest_finetune.config.options import (OPTIONS_BY_DEST, SESSION_OPTIONS, output_file_problem,
@@ -67,6 +68,8 @@ def add_upgrade_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seeds per side when the same-seed runs moved and quality is judged from "
                              f"seeds, 2..{MAX_SEEDS} (default by profile: "
                              f"{', '.join(f'{k} {v}' for k, v in DEFAULT_SEEDS.items())})")
+    add_own_tests_arguments(parser, "on both sides, after the guard suite; the verdict judges their "
+                                    "outcomes and metrics as it judges the guard suite's")
     parser.add_argument("--fail-on-change", action="store_true",
                         help=f"exit {CHANGED_EXIT} when the numerics changed but quality did not get worse "
                              "(default: exit 0: CHANGED is not a regression)")
@@ -146,6 +149,22 @@ def package_sources(args: argparse.Namespace) -> IndexSettings:
                          extra_index_urls=list(getattr(args, "extra_index_url", None) or []), find_links=links)
 
 
+def own_tests(args: argparse.Namespace) -> list[str]:
+    """``--tests`` as absolute paths (node ids kept), each checked to exist: the suites run in
+    the environments' own processes, from this folder."""
+    if not getattr(args, "guard", True) and not getattr(args, "tests", None):
+        raise ConfigError("--no-guard: nothing left to run on either side; name your own tests with --tests PATH")
+    found = []
+    for test in getattr(args, "tests", None) or ():
+        path, sep, rest = str(test).partition("::")
+        where = Path(path).expanduser()
+        if not where.exists():
+            raise ConfigError(f"--tests: {test} does not exist (from {Path.cwd()}); expected your test files or "
+                              "folders (pytest's paths or node ids)")
+        found.append(str(where.resolve()) + sep + rest)
+    return found
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
     problem = output_folder_problem(Path(args.output))
     if problem:
@@ -184,7 +203,9 @@ def plan(args: argparse.Namespace, progress: Progress) -> Plan:
     sources = package_sources(args)
     options = _forwarded_options(args)
     _check_outputs(args)
-    check_inputs(vars(args))  # the model loads and the data reads, here, before anything is built
+    args.tests = own_tests(args)
+    if getattr(args, "guard", True):
+        check_inputs(vars(args))  # the model loads and the data reads, here, before anything is built
     cache = resolve(OPTIONS_BY_DEST["cache_dir"], getattr(args, "cache_dir", None), None)
     builder = EnvBuilder(Path(cache).expanduser() if cache else default_cache_dir(), progress, args.installer,
                          sources)
@@ -203,7 +224,8 @@ def measure(args: argparse.Namespace, the_plan: Plan, progress: Progress) -> Mea
         progress.say(line)
     source = source_digest()
     suites_started = progress.elapsed()
-    reports = run_suites(envs, args.profile, Path(args.output), progress, options, together=sides_together(envs))
+    reports = run_suites(envs, args.profile, Path(args.output), progress, options, together=sides_together(envs),
+                         tests=getattr(args, "tests", ()) or (), guard=getattr(args, "guard", True))
     if source != source_digest():
         raise UpgradeFailed("pytest-finetune's source tree changed while the suites ran, so the two "
                             "sides ran different guard code; run the command again on a tree that "

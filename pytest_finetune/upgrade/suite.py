@@ -23,13 +23,17 @@ class SuiteError(UpgradeFailed):
 
 
 def suite_command(env: Env, profile: str, report: Path, options: Mapping[str, Any],
-                  extra: Sequence[str] = ()) -> list[str]:
+                  extra: Sequence[str] = (), tests: Sequence[str] = (), guard: bool = True) -> list[str]:
     """``pytest-finetune check`` in ``env`` with the JSON report and the session settings;
-    ``extra``: pytest arguments (a bisection step selects only the checks it needs)."""
+    ``extra``: pytest arguments (a bisection step selects only the checks it needs);
+    ``tests``: the user's own test selection, run after (``guard=False``: instead of) the
+    packaged guard suite, from the current folder with their ini, conftest and baselines."""
     command = [str(env.python), "-m", "pytest_finetune", "check", "--profile", profile, "--report", str(report)]
     for dest, value in options.items():
         option = OPTIONS_BY_DEST[dest]
         command += [option.cli] if option.flag else [option.cli, str(value)]
+    command += ["--tests", *tests] if tests else []
+    command += [] if guard else ["--no-guard"]
     return command + (["--", *extra] if extra else [])
 
 
@@ -39,7 +43,7 @@ def _last_line(log: Path) -> str:
 
 
 def suite_job(env: Env, profile: str, out_dir: Path, options: Mapping[str, Any] | None = None,
-              extra: Sequence[str] = ()) -> Job:
+              extra: Sequence[str] = (), tests: Sequence[str] = (), guard: bool = True) -> Job:
     """The suite of ``env`` as a job (its report and log named by the side, stale ones removed)."""
     out_dir = out_dir.resolve()
     report, log = _report_path(env, out_dir), out_dir / f"{env.side.label}-suite.log"
@@ -47,8 +51,9 @@ def suite_job(env: Env, profile: str, out_dir: Path, options: Mapping[str, Any] 
         stale.unlink(missing_ok=True)
     versions = ", ".join(f"{k} {v}" for k, v in env.versions.items() if k in ("transformers", "torch"))
     what = "guard suite" if not extra else f"checks {' '.join(extra)}"
+    what = ("your tests" if not guard else f"{what} and your tests") if tests else what
     return Job(f"[{env.side.label}] {what}, profile {profile} ({versions})",
-               suite_command(env, profile, report, options or {}, extra), log, env.subprocess_env())
+               suite_command(env, profile, report, options or {}, extra, tests, guard), log, env.subprocess_env())
 
 
 def _report_path(env: Env, out_dir: Path) -> Path:
@@ -69,10 +74,10 @@ def suite_report(env: Env, out_dir: Path, status: int, log: Path) -> dict[str, A
 
 def run_suites(envs: Sequence[Env], profile: str, out_dir: Path, progress: Progress,
                options: Mapping[str, Any] | None = None, extra: Sequence[str] = (),
-               together: bool = False) -> list[dict[str, Any]]:
+               together: bool = False, tests: Sequence[str] = (), guard: bool = True) -> list[dict[str, Any]]:
     """The suite of each environment, one after the other or (``together``) at the same time;
-    their reports in order."""
-    jobs = [suite_job(env, profile, out_dir, options, extra) for env in envs]
+    their reports in order (with ``tests``, each holds the user's own tests too)."""
+    jobs = [suite_job(env, profile, out_dir, options, extra, tests, guard) for env in envs]
     statuses = progress.run_all(jobs) if together else [progress.run(job.label, job.command, job.log, env=job.env)
                                                        for job in jobs]
     return [suite_report(env, out_dir, status, job.log) for env, job, status in zip(envs, jobs, statuses)]

@@ -110,6 +110,7 @@ class Move:
     seed: int
     compared: bool  # False: the two could not be paired (``notes`` says why)
     missing_on: str | None = None  # "old" or "new": only the other side trained it
+    own: bool = False  # the user's own runner or task (from their tests): no seeds trained here
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -165,9 +166,9 @@ class Verdict:
     def escalations(self) -> list[tuple[str, str]]:
         """(runner, profile) whose quality must be judged from seeds: the runners whose
         same-seed runs moved, and every paired runner when a drift fingerprint moved."""
-        wanted = {(m.runner, m.profile) for m in self.moves if m.moved}
+        wanted = {(m.runner, m.profile) for m in self.moves if m.moved and not m.own}
         if self.drift:
-            wanted |= {(m.runner, m.profile) for m in self.moves}
+            wanted |= {(m.runner, m.profile) for m in self.moves if not m.own}
         return sorted(wanted)
 
     @property
@@ -424,7 +425,8 @@ def _moves(old: Mapping[str, Any], new: Mapping[str, Any], verdict: Verdict) -> 
     for scenario in sorted(set(a) | set(b)):
         ref = b.get(scenario) or a[scenario]
         config = ref["config"]
-        move = Move(scenario, config["runner"], config["profile"], int(config["seed"]), compared=False)
+        move = Move(scenario, config["runner"], config["profile"], int(config["seed"]), compared=False,
+                    own=bool(config.get("runner_source")) or config.get("task", "mrpc") != "mrpc")
         if scenario not in b or scenario not in a:
             move.missing_on = "new" if scenario not in b else "old"
             move.notes.append(f"no run on {move.missing_on}")
@@ -434,6 +436,11 @@ def _moves(old: Mapping[str, Any], new: Mapping[str, Any], verdict: Verdict) -> 
         comparison = compare_sides(RunResult.from_dict(a[scenario]), RunResult.from_dict(b[scenario]), noise, scenario)
         move.compared = bool(comparison.paired)
         move.failures, move.notes = list(comparison.failures), list(comparison.notes)
+        if move.own and move.moved:
+            # Seeds are trained outside pytest, where only the built-in runners and MRPC exist.
+            verdict.notes.append(f"{scenario}: your own runner or task moved; its quality is not judged from "
+                                 "seeds by upgrade (your tests judge it: run them with --finetune-seeds 3 on "
+                                 "each side to compare spreads)")
         verdict.moves.append(move)
 
 
