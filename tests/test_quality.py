@@ -35,7 +35,8 @@ def test_signals_are_the_final_values_and_the_last_epochs_mean_training_loss():
 
 def test_the_same_seeds_on_both_sides_are_not_worse():
     quality = compare_quality("loop", "tiny", _runs(), _runs())
-    assert quality.worse == [] and [s.key for s in quality.signals] == [s.key for s in SIGNALS]
+    classifier = [s.key for s in SIGNALS if s.key not in ("perplexity", "token_accuracy")]
+    assert quality.worse == [] and [s.key for s in quality.signals] == classifier
     assert all(s.alpha == pytest.approx(ALPHA / 4) for s in quality.signals)  # Bonferroni over 4 signals
     assert all(0.4 < s.p < 0.6 for s in quality.signals)  # t = 0: half the mass on each side
 
@@ -50,6 +51,22 @@ def test_a_worse_eval_loss_is_worse_and_a_better_one_is_not():
 def test_accuracy_is_worse_when_it_drops_not_when_it_rises():
     assert [s.key for s in compare_quality("loop", "tiny", _runs(), _runs(accuracy=0.62)).worse] == ["accuracy"]
     assert compare_quality("loop", "tiny", _runs(), _runs(accuracy=0.78)).worse == []
+
+
+def test_a_language_models_perplexity_is_worse_when_it_rises():
+    def runs(perplexity):
+        out = []
+        for i, wobble in enumerate(SPREAD):
+            result = make_result(seed=42 + i, eval_losses=[6.0 + wobble] * 5, losses=[8.0 - 0.1 * k for k in range(20)],
+                                 metrics={"perplexity": perplexity + 10 * wobble, "token_accuracy": 0.1 + wobble})
+            result.eval_history = [{k: v for k, v in e.items() if k in ("epoch", "eval_loss")} for e in result.eval_history]
+            out.append(result.to_dict())
+        return out
+
+    assert [s.key for s in compare_quality("loop", "tiny", runs(400.0), runs(480.0)).worse] == ["perplexity"]
+    better = compare_quality("loop", "tiny", runs(400.0), runs(320.0))
+    assert better.worse == [] and {s.key for s in better.signals} == {"eval_loss", "perplexity", "token_accuracy",
+                                                                      "train_loss"}
 
 
 def test_a_schedule_that_stops_training_shows_in_the_final_training_loss():

@@ -30,7 +30,9 @@ from pytest_finetune.baselines.scenario import scenario_of, without_identity
 from pytest_finetune.baselines.store import SEED_POINTS, downsample, metric_names, seed_metric, seed_record
 from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.runs.result import RunResult, version_changes
+from pytest_finetune.tasks.base import lower_is_better
 
+_SHORT = {"accuracy": "acc"}
 NOISE_FACTOR = 10.0  # paired check: a move up to 10x the measured noise envelope is noise
 METRIC_FLIPS = 2  # metric granularity: changes of up to 2 eval predictions are not judged
 
@@ -298,8 +300,9 @@ def _paired(result: RunResult, baseline: dict[str, Any], scenario: str, out: Com
 
 def _paired_metrics(result: RunResult, stored: dict[str, float], noise: dict[str, Any] | None,
                     scenario: str, out: Comparison, words: Words = RECORD_WORDS) -> None:
-    """Accuracy/F1 of the same seed: a drop beyond 2 eval predictions (or twice what the
-    noise probes moved them) fails; a rise beyond it is a note."""
+    """The metrics of the same seed: a worsening beyond 2 eval predictions (or twice what the
+    noise probes moved them) fails, an improvement beyond it is a note; worse is lower, or
+    higher for a metric better when lower (perplexity: ``tasks.base.lower_is_better``)."""
     runner, seed = result.config.runner, result.config.seed
     for metric, then in stored.items():
         now = float(result.metrics[metric])
@@ -307,7 +310,8 @@ def _paired_metrics(result: RunResult, stored: dict[str, float], noise: dict[str
         flips = METRIC_FLIPS * _quantum(result) * _flip_weight(metric)
         allowed = max(2 * measured, flips)
         delta = now - then
-        verdict = "FAIL" if delta < -allowed - 1e-12 else "gain" if delta > allowed + 1e-12 else "ok"
+        worse = -delta if not lower_is_better(metric) else delta
+        verdict = "FAIL" if worse > allowed + 1e-12 else "gain" if worse < -allowed - 1e-12 else "ok"
         out.rows.append(Row(scenario, f"{metric} (paired, seed {seed})", then, now,
                             f"|delta| <= {allowed:.4f}", verdict))
         source = (f"2 x the noise probes' {measured:.4f} or {METRIC_FLIPS} eval predictions"
@@ -315,9 +319,9 @@ def _paired_metrics(result: RunResult, stored: dict[str, float], noise: dict[str
         if verdict == "FAIL":
             out.failures.append(f"{metric} ({runner} runner, seed {seed}): {now:.4f} {words.now}, {then:.4f} "
                                 f"{words.then_metric} "
-                                f"({delta:+.4f}; allowed -{allowed:.4f}: {source})")
+                                f"({delta:+.4f}; allowed {'+' if lower_is_better(metric) else '-'}{allowed:.4f}: {source})")
         elif verdict == "gain":
-            out.notes.append(f"{metric} of seed {seed} rose beyond noise: {then:.4f} -> {now:.4f}")
+            out.notes.append(f"{metric} of seed {seed} improved beyond noise: {then:.4f} -> {now:.4f}")
 
 
 def _paired_curve(result: RunResult, record: dict[str, Any], noise: dict[str, Any], factor: float,
@@ -395,8 +399,9 @@ def _paired_eval(result: RunResult, record: dict[str, Any], noise: dict[str, Any
         delta = a["eval_loss"] - b["eval_loss"]
         if moved is None and abs(delta) > factor * env:
             moved = (i, delta, env)
-        epochs.append(f"{i + 1}: loss {a['eval_loss']:.4f}/{b['eval_loss']:.4f} "
-                      f"acc {a['accuracy']:.3f}/{b['accuracy']:.3f}")
+        shown = next((k for k in a if k not in ("epoch", "eval_loss") and k in b), None)  # accuracy, perplexity...
+        metric = f" {_SHORT.get(shown, shown)} {a[shown]:.3f}/{b[shown]:.3f}" if shown else ""
+        epochs.append(f"{i + 1}: loss {a['eval_loss']:.4f}/{b['eval_loss']:.4f}{metric}")
     logits_now, logits_then = result.eval_logits, record["eval_logits"]
     logit_dev = None
     if logits_now and logits_then and len(logits_now) == len(logits_then):
@@ -441,21 +446,25 @@ def compare(result: RunResult, baseline: dict[str, Any], scenario: str, k: float
         width = half_width(stats["std"], k, floor)
         low, high = stats["mean"] - width, stats["mean"] + width
         now = float(result.metrics[metric])
-        verdict = "FAIL" if now < low else "gain" if now > high else "ok"
-        allowed = f">= {low:.4f}"
+        if lower_is_better(metric):  # perplexity: worse is higher
+            verdict, allowed = ("FAIL" if now > high else "gain" if now < low else "ok"), f"<= {high:.4f}"
+            low, high = high, low  # the messages below name the bound that judges
+        else:
+            verdict, allowed = ("FAIL" if now < low else "gain" if now > high else "ok"), f">= {low:.4f}"
         out.rows.append(Row(scenario, metric, stats["mean"], now, allowed, verdict))
-        if stats["mean"] > 0 and low <= 0:  # every result in [0, 1] passes: say so, loudly
+        if stats["mean"] > 0 and low <= 0 and not lower_is_better(metric):  # every result in [0, 1] passes: say so
             out.notes.append(f"{metric} is not checked: the band mean - max(k*std, floor) = "
                              f"{stats['mean']:.4f} - max({k:g}*{stats['std']:.4f}, "
                              f"{tolerance['metric_floor']}) = {low:.4f} reaches 0; expected a smaller "
                              "--finetune-tolerance-k or seeds that agree more (a larger eval split)")
         if verdict == "FAIL":
+            sign = "+" if lower_is_better(metric) else "-"
             out.failures.append(f"{metric}: baseline {stats['mean']:.4f} (std {stats['std']:.4f}, "
                                 f"{len(stats['values'])} seed(s)), now {now:.4f}, allowed {allowed} "
-                                f"(mean - max({k:g}*std, {floor:.4f}))")
+                                f"(mean {sign} max({k:g}*std, {floor:.4f}))")
         elif verdict == "gain":
-            out.notes.append(f"{metric} rose above the band: baseline {stats['mean']:.4f}, now "
-                             f"{now:.4f} (band top {high:.4f}); if expected, update the baseline")
+            out.notes.append(f"{metric} improved beyond the band: baseline {stats['mean']:.4f}, now "
+                             f"{now:.4f} (band edge {high:.4f}); if expected, update the baseline")
     if not curve_paired:
         _curve_band(result, baseline, tolerance, k, scenario, out)
     out.version_changes = version_changes(baseline.get("versions", {}), result.versions)

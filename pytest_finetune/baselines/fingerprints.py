@@ -61,11 +61,16 @@ FIXED_ROWS = 8  # validation rows whose untrained logits a task's fingerprint ke
 
 
 @torch.inference_mode()
-def rows_logits(model, collator, rows) -> list[list[float]]:
-    """The untrained model's logits on ``rows`` (tokenized examples), one padded batch."""
+def rows_logits(model, collator, rows, task=None) -> list[list[float]]:
+    """The untrained model's logits on ``rows`` (tokenized examples), one padded batch; for a
+    token-level task what its ``fixed_outputs`` keep of them (``tasks.base``)."""
+    from pytest_finetune.tasks.base import fixed_outputs
+
     model.eval()
     batch = collator([{k: v for k, v in dict(row).items() if k != "labels"} for row in rows])
-    return [[round(float(x), 6) for x in row] for row in model(**batch).logits]
+    labels = batch.pop("labels", None) if task is None or not hasattr(task, "fixed_outputs") else batch.get("labels")
+    outputs = fixed_outputs(task, model(**batch).logits, labels)
+    return [[round(float(x), 6) for x in row] for row in outputs]
 
 
 def task_fingerprints(task, ready, tokenizer, collator, model) -> list[tuple[str, Any, float, Any]]:
@@ -89,7 +94,7 @@ def task_fingerprints(task, ready, tokenizer, collator, model) -> list[tuple[str
         ("tokenized_validation", tokenized_fingerprint(validation), 0.0,
          lambda old, new: explain_tokenized_change(old, new, validation, tokenizer)),
         ("collated_batches", collated_fingerprint(batches), 0.0, explain_collated_change),
-        ("initial_logits", rows_logits(model, collator, first_rows), 1e-4, None),
+        ("initial_logits", rows_logits(model, collator, first_rows, task), 1e-4, None),
     ]
 
 

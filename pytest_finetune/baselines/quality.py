@@ -40,7 +40,8 @@ class Signal:
 
 
 SIGNALS = (Signal("eval_loss", "eval loss", True), Signal("accuracy", "accuracy", False),
-           Signal("f1", "F1", False), Signal("train_loss", "final training loss", True))
+           Signal("f1", "F1", False), Signal("perplexity", "perplexity", True),
+           Signal("token_accuracy", "token accuracy", False), Signal("train_loss", "final training loss", True))
 
 
 def signals_of(result: Mapping[str, Any]) -> dict[str, float]:
@@ -49,9 +50,11 @@ def signals_of(result: Mapping[str, Any]) -> dict[str, float]:
     epochs = max(1, int(result["config"].get("epochs", 1)))
     per_epoch = max(1, len(losses) // epochs)
     final = result["eval_history"][-1] if result.get("eval_history") else {}
-    metrics = metrics_of(result)  # a task of more than two labels records macro-F1 as its F1
-    values = {"accuracy": float(metrics["accuracy"]), "f1": float(metrics.get("f1", metrics.get("f1_macro"))),
-              "train_loss": statistics.fmean(losses[-per_epoch:]) if losses else math.nan}
+    metrics = dict(metrics_of(result))
+    if "f1_macro" in metrics:  # a task of more than two labels records macro-F1 as its F1
+        metrics.setdefault("f1", metrics["f1_macro"])
+    values = {key: float(metrics[key]) for key in ("accuracy", "f1", "perplexity", "token_accuracy") if key in metrics}
+    values["train_loss"] = statistics.fmean(losses[-per_epoch:]) if losses else math.nan
     if "eval_loss" in final:
         values["eval_loss"] = float(final["eval_loss"])
     return values

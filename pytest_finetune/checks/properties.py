@@ -180,6 +180,25 @@ def check_mask_lengths(batch: Batch, features: Features) -> None:
                   f"(batch labels {_short(got)}, feature labels {_short(labels)})")
 
 
+def check_token_labels(batch: Batch, ignore_index: int = -100) -> None:
+    """A causal LM's labels: ``(batch, L)`` like the inputs, the input ids where the attention
+    mask is 1 and ``ignore_index`` where it is 0 (the loss then skips the padding and nothing
+    else). A collator that leaves pad ids in the labels trains the model to predict padding."""
+    ids, masks = _rows(batch["input_ids"]), _rows(batch["attention_mask"])
+    if "labels" not in batch:
+        _fail(f"a causal LM's batch has no 'labels' (keys {sorted(batch)})")
+    labels = _rows(batch["labels"])
+    if _shape(batch["labels"]) != _shape(batch["input_ids"]):
+        _fail(f"batch['labels'] has shape {_shape(batch['labels'])}, expected {_shape(batch['input_ids'])} "
+              "(one label per input token)")
+    for index, (row, mask, label) in enumerate(zip(ids, masks, labels)):
+        expected = [token if keep else ignore_index for token, keep in zip(row, mask)]
+        if label != expected:
+            first = next(j for j, (got, want) in enumerate(zip(label, expected)) if got != want)
+            _fail(f"labels of example {index}: position {first} is {label[first]}, expected {expected[first]} "
+                  f"(the input id where the mask is 1, {ignore_index} at padding)")
+
+
 def _has_segment_ids(data: Batch | Features) -> bool:
     if isinstance(data, Mapping):
         return "token_type_ids" in data

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_finetune.cli import exit_codes
+from pytest_finetune.tasks.base import lower_is_better
 from pytest_finetune.config.options import (OPTIONS_BY_DEST, finite_number, output_file_problem,
                                             output_folder_problem)
 from pytest_finetune.errors import ConfigError, FinetuneError
@@ -180,7 +181,10 @@ def _metrics_of(path: str, where: str, data: dict[str, Any]) -> dict[str, float]
         prefix = ()
     metrics = metrics_of(data)
     for metric, value in metrics.items():
-        if not _number(value) or not 0 <= value <= 1:
+        if lower_is_better(metric):  # perplexity: any number >= 0
+            if not _number(value) or value < 0:
+                raise _fail(path, at(*prefix, metric), "a number >= 0", value)
+        elif not _number(value) or not 0 <= value <= 1:
             raise _fail(path, at(*prefix, metric), "a number in [0, 1]", value)
     return {metric: float(value) for metric, value in metrics.items()}
 

@@ -89,12 +89,41 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
         url="https://github.com/huggingface/transformers/issues/47688",
         title=("Heads that declare **kwargs but drop num_items_in_batch train with an inflated "
                "loss under gradient accumulation"),
-        checks=("test_parity.py::test_trainer_gradient_accumulation_equals_large_batch",),
+        checks=("test_parity.py::test_trainer_gradient_accumulation_equals_large_batch",
+                "test_invariant_families.py::test_builtin_runners_keep_the_invariant[accumulation-trainer-mrpc]",
+                "test_distributed.py::test_builtin_runners_train_alike_on_two_processes[trainer-mrpc]"),
         evidence=("Trainer, tiny random BERT, no dropout, seed 42: batch 4 x GA 2 logs ~2x the "
                   "per-step loss of batch 8 x GA 1 (max diff 0.71) on 5.0.0, 5.12.1 and 5.24.0; "
                   "identical (max diff 0.0) on 4.57.6. BertForSequenceClassification.forward "
                   "takes **kwargs, so Trainer leaves the division by the accumulation steps to "
-                  "the model, which ignores num_items_in_batch."),
+                  "the model, which ignores num_items_in_batch. The same on 2 processes (torchrun, "
+                  "gloo): with average_tokens_across_devices (default True) Trainer.compute_loss "
+                  "multiplies the loss by the number of processes for the model to divide by the "
+                  "items of all of them, which BERT does not: 2.00x the loss of 1 process x batch 8 "
+                  "from step 1, eval loss too, on 5.25.0 (the accumulation and distributed invariants)."),
+        invariants=(("accumulation", "sequence", "trainer"), ("distributed", "sequence", "trainer")),
+        remedy=("In your own compute_loss, divide the summed loss by num_items_in_batch when Trainer "
+                "passes it (times the number of processes, as Trainer.compute_loss does), or set "
+                "self.model_accepts_loss_kwargs = False after Trainer.__init__ so that Trainer divides "
+                "by the accumulation steps itself."),
+    ),
+    KnownIssue(
+        id="transformers-39241",
+        package="transformers",
+        affected=SpecifierSet(">=4.0"),
+        url="https://github.com/huggingface/transformers/issues/39241",
+        title=("Trainer's eval loss depends on the eval batch size: it is the mean of per-batch "
+               "means weighted by examples, so a token-level loss weighs the tokens of batches of "
+               "other lengths differently"),
+        checks=("test_invariant_families.py::test_builtin_runners_keep_the_invariant[eval_batch-trainer-mrpc-lm]",),
+        evidence=("Trainer, causal-LM task (tiny GPT-2, MRPC sentences, 32 eval examples), eval batch "
+                  "7 vs 32: eval loss 0.99987x from epoch 1 (1.3e3 x the noise envelope) on 5.25.0, "
+                  "while perplexity from token sums and the outputs are the same; the built-in loop's "
+                  "token-weighted eval loss holds."),
+        invariants=(("eval_batch", "token", "trainer"),),
+        remedy=("Compute the eval loss yourself from token sums (compute_metrics with "
+                "preprocess_logits_for_metrics, as this harness's perplexity does) rather than reading "
+                "eval_loss."),
     ),
 )
 

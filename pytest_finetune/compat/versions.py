@@ -17,6 +17,10 @@ Found so far, by running the fast tier on transformers 4.57.6 and 5.24.0:
 - Arrow files written by one ``datasets`` release are not always readable by another: those
   of datasets 5.x name the ``List`` feature type, and datasets 3.0 fails on them ("must be
   called with a dataclass type or instance"). Caches are kept per datasets release.
+- Activation (gradient) checkpointing is ``model.activation_checkpointing_enable(
+  activation_checkpointing_kwargs=...)`` from transformers 5.25, where
+  ``gradient_checkpointing_enable`` became a deprecated alias that warns; 4.57 and 5.24 have
+  only the latter.
 - transformers 4.57's Trainer calls ``Accelerator.unwrap_model(keep_torch_compile=...)``,
   which accelerate gained in 1.3.0 although transformers declares accelerate>=0.26: hence
   pyproject's accelerate floor, not a branch here.
@@ -61,3 +65,13 @@ def arrow_cache_tag() -> str:
     """A folder name that keeps Arrow caches of different ``datasets`` releases apart
     (``datasets-5.2.0``): a cache written by one release may not load in another."""
     return f"datasets-{installed_version('datasets')}"
+
+
+def enable_activation_checkpointing(model: Any, kwargs: dict[str, Any]) -> None:
+    """Recompute activations in backward, with ``torch.utils.checkpoint`` ``kwargs``, through
+    the method the installed transformers names for it (``activation_checkpointing_enable``
+    from 5.25, ``gradient_checkpointing_enable`` before)."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)

@@ -25,6 +25,7 @@ from pytest_finetune.plugin.stash import run_id_of
 from pytest_finetune.report.events import ComparisonEvent, FingerprintEvent, ResultEvent, UpdatedEvent, UsedEvent, as_property
 from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.runs.result import RunResult
+from pytest_finetune.tasks.base import level_of
 
 
 class BaselineChecker:
@@ -141,35 +142,41 @@ class TaskDrift:
         config, settings = self.request.config, self.settings
         with one_line_failure(), quiet_libraries((config.getoption("verbose", 0) or 0) > 0):
             chosen = registry_of(config).task(settings.task if task is None else task)
-            tokenizer = load_tokenizer(settings.model, trust_remote_code=settings.trust_remote_code)
+            model = settings.model if settings.model is not None else getattr(chosen, "default_model", None)
+            tokenizer = load_tokenizer(model, trust_remote_code=settings.trust_remote_code)
             ready = chosen.tokenize(load_task_data(config, settings, chosen), tokenizer)
             collator = chosen.collator(tokenizer)
             set_seed(0)  # a classification head is freshly drawn
-            model = chosen.load_model(settings.model, trust_remote_code=settings.trust_remote_code)
+            built = chosen.load_model(model, trust_remote_code=settings.trust_remote_code)
         failures = []
-        for name, value, atol, explain in task_fingerprints(chosen, ready, tokenizer, collator, model):
+        for name, value, atol, explain in task_fingerprints(chosen, ready, tokenizer, collator, built):
             try:
-                self.baseline.check_fingerprint(model_label(settings.model), name, value, explain, atol,
-                                                task=chosen.name)
+                self.baseline.check_fingerprint(model_label(model), name, value, explain, atol, task=chosen.name)
             except pytest.fail.Exception as exc:
                 failures.append(str(exc.msg))
-        failures += collation_problems(ready["validation"], collator, tokenizer)
+        failures += collation_problems(ready["validation"], collator, tokenizer, level=level_of(chosen))
         if failures:
             pytest.fail("\n".join(failures), pytrace=False)
 
 
-def collation_problems(split: Any, collator: Any, tokenizer: Any, count: int = 32) -> list[str]:
+def collation_problems(split: Any, collator: Any, tokenizer: Any, count: int = 32, level: str = "sequence") -> list[str]:
     """The padding properties (``checks.properties``) on the first ``count`` rows of a task's
-    split, batched by 8 through its own collator: one line per broken batch."""
-    from pytest_finetune.checks.properties import check_mask_lengths, check_padded_shapes, check_padding_values
+    split, batched by 8 through its own collator: one line per broken batch. A token-level
+    task's labels are one per token (``check_token_labels``), the rest as for any task."""
+    from pytest_finetune.checks.properties import (check_mask_lengths, check_padded_shapes, check_padding_values,
+                                                   check_token_labels)
 
     rows = [dict(row) for row in split.with_format(None).select(range(min(count, len(split))))]
     problems = []
     for start in range(0, len(rows), 8):
         features = rows[start:start + 8]
         batch = collator([dict(f) for f in features])
-        for check in (lambda: check_padded_shapes(batch, features), lambda: check_padding_values(batch, features, tokenizer),
-                      lambda: check_mask_lengths(batch, features)):
+        inputs = {k: v for k, v in batch.items() if k != "labels"} if level == "token" else batch
+        checks = [lambda: check_padded_shapes(inputs, features), lambda: check_padding_values(inputs, features, tokenizer),
+                  lambda: check_mask_lengths(inputs, features)]
+        if level == "token":
+            checks.append(lambda: check_token_labels(batch))
+        for check in checks:
             try:
                 check()
             except AssertionError as exc:

@@ -19,6 +19,7 @@ from pytest_finetune.mrpc.modeling import check_config_fields, load_tokenizer, p
 from pytest_finetune.runs import perturb
 from pytest_finetune.runs.config import EVAL_BATCH_SIZE, RunConfig  # noqa: F401  (re-exported)
 from pytest_finetune.runs.resume import Checkpoint
+from pytest_finetune.compat.versions import enable_activation_checkpointing
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.tasks.base import Task, fixed_outputs
 from pytest_finetune.tasks.builtin import MRPC
@@ -68,13 +69,13 @@ def model_overrides(config: RunConfig) -> dict[str, Any]:
 
 def enable_gradient_checkpointing(config: RunConfig, model: PreTrainedModel) -> None:
     """Activations recomputed in backward, for every runner alike (Trainer's
-    ``gradient_checkpointing`` argument calls the same method). Non-reentrant, the form torch
+    ``gradient_checkpointing`` argument calls the same method, ``compat``). Non-reentrant, the form torch
     recommends; the RNG state is preserved for the recomputation unless a test hook says not
     to (``runs.perturb``)."""
     if not config.gradient_checkpointing:
         return
     try:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing_kwargs(config))
+        enable_activation_checkpointing(model, checkpointing_kwargs(config))
     except ValueError as exc:  # "... does not support gradient checkpointing"
         raise ConfigError(f"gradient_checkpointing: {exc}") from None
 

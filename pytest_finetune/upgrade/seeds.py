@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         final = result.eval_history[-1] if result.eval_history else {}
         print(f"seed run {number}/{len(runs)}: {config.runner}/{config.profile} seed {config.seed}: "
               f"{time.monotonic() - started:.1f}s, eval loss {final.get('eval_loss', float('nan')):.4f}, "
-              f"accuracy {result.accuracy:.4f}, f1 {result.f1:.4f}", flush=True)
+              + ", ".join(f"{name} {value:.4f}" for name, value in result.metrics.items()), flush=True)
     return 0
 
 
