@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--controls", action="store_true", help="also the positive controls and user runners")
     parser.add_argument("--controls-only", action="store_true", help="only the positive controls and user runners")
+    parser.add_argument("--users-only", action="store_true", help="only the user runners (tests/user_trainers.py)")
     parser.add_argument("--data", default=os.environ.get("PYTEST_FINETUNE_MRPC_DIR") or str(REPO.parent / "shared/data/mrpc"))
     parser.add_argument("--out", help="append one JSON line per invariant")
     args = parser.parse_args()
@@ -112,10 +113,12 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f}; torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"transformers {transformers.__version__}", flush=True)
     runs = Runs(Registry())
-    cases = [] if args.controls_only else [(f, r, t, ()) for t in args.tasks for f in args.families for r in args.runners]
-    if args.controls or args.controls_only:
-        cases += [(f, r, t, ((kind, 1),)) for t in args.tasks for f, kind, _ in CONTROLS if f in args.families
-                  for r in args.runners]
+    only = args.controls_only or args.users_only
+    cases = [] if only else [(f, r, t, ()) for t in args.tasks for f in args.families for r in args.runners]
+    if args.controls or only:
+        if not args.users_only:
+            cases += [(f, r, t, ((kind, 1),)) for t in args.tasks for f, kind, _ in CONTROLS if f in args.families
+                      for r in args.runners]
         users = user_runners(runs.registry)
         cases += [(f, r, "mrpc", ()) for r in users[:2] for f in ("accumulation", "distributed") if f in args.families]
         cases += [(f, users[2], t, ()) for t in args.tasks for f in ("resume", "accumulation") if f in args.families]

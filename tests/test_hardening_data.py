@@ -448,7 +448,7 @@ def test_committed_baselines_hold_no_local_path():
         paths = [s for s in strings(record) if s.startswith(("/", "~")) or os.path.expanduser("~") in s]
         assert not paths, f"{path.name} stores local paths: {paths}"
         if "config" in record:
-            assert re.fullmatch(r"(glue-tsv|parquet):sha256:[0-9a-f]{16}|hub:nyu-mll/glue/mrpc",
+            assert re.fullmatch(r"(sentences:)?(glue-tsv|parquet):sha256:[0-9a-f]{16}|hub:nyu-mll/glue/mrpc",
                                 record["config"]["data"])
 
 

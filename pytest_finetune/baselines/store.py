@@ -22,6 +22,7 @@ from pytest_finetune.errors import BaselineError
 from pytest_finetune._io import loads_json, read_json, user_temp_folder, write_json
 from pytest_finetune.runs.result import RunResult
 from pytest_finetune.baselines.scenario import scenario_name, without_identity
+from pytest_finetune.tasks.base import lower_is_better
 
 FORMAT_VERSION = 2
 REQUIRED_KEYS = ("format_version", "scenario", "metrics", "tolerance", "loss_curve", "config",
@@ -311,7 +312,10 @@ def _metric_problem(metric: str, stats: Any, seeds: list[int], tolerance: dict[s
         return f"{where}.values must be a non-empty list of numbers (one per seed)"
     if len(values) != len(seeds):
         return f"{where}.values has {len(values)} value(s) for {len(seeds)} seed(s)"
-    if not all(0 <= v <= 1 for v in values):
+    if lower_is_better(metric):  # perplexity: any number >= 0
+        if not all(v >= 0 for v in values):
+            return f"{where}.values must be >= 0, found {min(values)!r}"
+    elif not all(0 <= v <= 1 for v in values):
         return f"{where}.values must lie in [0, 1], found {min(values)!r}..{max(values)!r}"
     if stats["std"] < 0:
         return f"{where}.std is {stats['std']!r}; expected a number >= 0"

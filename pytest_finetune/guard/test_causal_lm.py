@@ -23,4 +23,7 @@ def test_causal_lm_tiny_run_learns_and_matches_baseline(finetune_run, finetune_b
 
 
 def test_causal_lm_inputs_did_not_drift(finetune_drift):
-    finetune_drift.check(task=TASK)
+    # What AutoTokenizer resolved is left out: its class is BertTokenizerFast on transformers
+    # 4.x and BertTokenizer on 5.x, and this suite runs on both (the MRPC drift guard keeps the
+    # same three fingerprints).
+    finetune_drift.check(task=TASK, fingerprints=("tokenized_validation", "collated_batches", "initial_logits"))
