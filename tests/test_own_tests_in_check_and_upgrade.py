@@ -80,3 +80,18 @@ def test_the_suite_command_passes_the_selection_on(tmp_path):
 
     command = suite_command(Env(), "tiny", tmp_path / "r.json", {}, (), ["/p/test_f.py"], guard=False)
     assert command[-3:] == ["--tests", "/p/test_f.py", "--no-guard"]
+
+
+def test_a_drift_of_what_autotokenizer_resolved_names_the_keys_that_changed():
+    """transformers 4.57.6 resolves the embedded model's tokenizer to BertTokenizerFast, 5.x to
+    BertTokenizer (measured by the upgrade of a user's tests): the verdict says that, not two
+    whole objects; a task's tokenized split is never rendered with MRPC's texts."""
+    from pytest_finetune.upgrade.verdict import _first_difference
+
+    old = {"class": "BertTokenizerFast", "is_fast": True, "padding_side": "right"}
+    new = {"class": "BertTokenizer", "is_fast": True, "padding_side": "right"}
+    assert _first_difference("tickets/tokenizer_resolved", old, new, None) == \
+        "class: 'BertTokenizerFast' (old), 'BertTokenizer' (new)"
+    tokenized = [{"examples": 2, "per_example": ["a", b]} for b in ("b", "c")]
+    line = _first_difference("tickets/tokenized_validation", *tokenized, lambda i: "an MRPC pair")
+    assert line == "first differing example: validation idx 1" and "MRPC" not in line

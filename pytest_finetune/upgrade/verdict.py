@@ -39,7 +39,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from pytest_finetune.baselines.check import values_match
+from pytest_finetune.baselines.check import changed_keys, values_match
 from pytest_finetune.baselines.compare import compare_sides
 from pytest_finetune.baselines.outcome import Outcome
 from pytest_finetune.baselines.quality import QualityComparison
@@ -449,7 +449,12 @@ def _noise(report: Mapping[str, Any], scenario: str) -> dict[str, Any] | None:
 
 
 def _first_difference(name: str, old: Any, new: Any, example_text: Callable[[int], str] | None) -> str:
-    """Where two fingerprint values first differ, as a reader wants it: the example's text."""
+    """Where two fingerprint values first differ, as a reader wants it: the example's text
+    (MRPC's; a task's own fingerprints, named ``<task>/<name>``, give the index)."""
+    if "/" in name:
+        example_text = None
+    if isinstance(old, dict) and isinstance(new, dict) and "per_example" not in old and "per_example" not in new:
+        return changed_keys(old, new, "old", "new")
     if isinstance(old, dict) and isinstance(new, dict) and "per_example" in old and "per_example" in new:
         if old.get("examples") != new.get("examples"):
             return f"{old.get('examples')} examples on old, {new.get('examples')} on new"
