@@ -184,12 +184,14 @@ def findings_of(verdict: Verdict, reports: Sequence[Mapping[str, Any]]) -> list[
         issue = f" (known upstream issue {change.known_issue})" if change.known_issue else ""
         found.append(Finding("check", change.check, Outcome.REGRESSION.value,
                              f"{change.old} on old, {change.new} on new{issue}", [change.check]))
-    worse = {(q.runner, q.profile) for q in verdict.quality if q.worse}
+    quality = {(q.runner, q.profile): q for q in verdict.quality}
     judged_by = _record_checks(reports)
     for move in verdict.moves:
         if move.moved:
-            label = Outcome.REGRESSION if (move.runner, move.profile) in worse else Outcome.CHANGED
-            found.append(Finding("run", move.scenario, label.value, move.summary(),
+            seeds = quality.get((move.runner, move.profile))
+            label = Outcome.REGRESSION if seeds is not None and seeds.worse else Outcome.CHANGED
+            found.append(Finding("run", move.scenario, label.value,
+                                 move.summary() + (f"; seeds: {seeds.summary()}" if seeds is not None else ""),
                                  judged_by.get(move.scenario, [])))
     for drift in verdict.drift:
         found.append(Finding("fingerprint", drift.name, Outcome.CHANGED.value, drift.detail,
