@@ -51,12 +51,15 @@ def test_two_sessions_reports_merge_into_one_with_the_worse_outcome():
     assert merged["known_issues"] == [{"id": "k"}] and merged["outcome"] == "changed"
 
 
-def _report(result, nodeid):
+def _report(result, nodeid, band="ok"):
+    row = {"scenario": "s", "metric": "accuracy", "baseline": 0.75, "now": 0.75 if band == "ok" else 0.6,
+           "allowed": ">= 0.7000", "verdict": band}
     return {"results": {"s": result.to_dict()}, "tests": {nodeid: {"outcome": "passed", "message": ""}},
-            "comparisons": {}, "fingerprints": {}, "versions": {"transformers": "4.57.6"}}
+            "comparisons": {"s": {"nodeid": nodeid, "rows": [row], "noise": None}}, "fingerprints": {},
+            "versions": {"transformers": "4.57.6"}}
 
 
-def test_a_moved_run_of_the_users_own_runner_is_a_change_judged_by_their_tests_not_by_seeds():
+def test_a_moved_run_of_the_users_own_runner_is_judged_by_the_seed_band_recorded_with_its_baseline():
     config = make_result().config.replace(runner="weighted", runner_source="1a2b3c4d", task="tickets", task_source="5e6f7a8b")
     before = make_result(losses=[0.7 - 0.02 * i for i in range(20)])
     before.config = config
@@ -65,8 +68,11 @@ def test_a_moved_run_of_the_users_own_runner_is_a_change_judged_by_their_tests_n
     verdict = build_verdict(_report(before, "test_f.py::t"), _report(after, "test_f.py::t"))
     assert [m.own for m in verdict.moves] == [True] and verdict.moves[0].moved
     assert verdict.escalations() == []  # nothing for upgrade to train: only built-ins train outside pytest
-    assert any("your own runner or task moved" in note for note in verdict.notes)
-    assert verdict.outcome.value == "changed"
+    assert any("judged by the seed band recorded with its baseline" in note for note in verdict.notes)
+    assert verdict.outcome.value == "changed"  # the band holds on both sides
+    below = build_verdict(_report(before, "test_f.py::t"), _report(after, "test_f.py::t", band="FAIL"))
+    assert below.outcome.value == "regression"
+    assert below.regressions == ["s accuracy: ok on old, FAIL on new (the seed band recorded with your baseline)"]
 
 
 def test_the_suite_command_passes_the_selection_on(tmp_path):

@@ -185,8 +185,12 @@ class Verdict:
         found += [f"{q.runner}/{q.profile} quality worse from seeds: " + "; ".join(s.line() for s in q.worse)
                   for q in self.quality if q.worse]
         found += [f"{m.scenario}: no run on new (it trained on old)" for m in self.moves if m.missing_on == "new"]
+        # A moved run of the user's own runner has no seeds trained here: its quality is what
+        # the seed band recorded with its baseline says, so a drop below it on new decides.
+        own_moved = {m.scenario for m in self.moves if m.own and m.moved}
         found += [f"{m.scenario} {m.metric}: {m.old_verdict} on old, {m.new_verdict} on new"
-                  for m in self.metrics if m.kind == "regression" and not m.paired]
+                  + (" (the seed band recorded with your baseline)" if m.scenario in own_moved else "")
+                  for m in self.metrics if m.kind == "regression" and (not m.paired or m.scenario in own_moved)]
         if not any(m.compared for m in self.moves):  # no run on both sides could tell its effect on quality
             found += [f"fingerprint {d.name} drifted (no run trained on both sides to judge its effect)"
                       for d in self.drift]
@@ -438,9 +442,10 @@ def _moves(old: Mapping[str, Any], new: Mapping[str, Any], verdict: Verdict) -> 
         move.failures, move.notes = list(comparison.failures), list(comparison.notes)
         if move.own and move.moved:
             # Seeds are trained outside pytest, where only the built-in runners and MRPC exist.
-            verdict.notes.append(f"{scenario}: your own runner or task moved; its quality is not judged from "
-                                 "seeds by upgrade (your tests judge it: run them with --finetune-seeds 3 on "
-                                 "each side to compare spreads)")
+            verdict.notes.append(f"{scenario}: your own runner or task moved; upgrade trains seeds of the "
+                                 "built-in runners only, so its quality is judged by the seed band recorded with "
+                                 "its baseline (its rows below: a drop below the band on new is a regression); "
+                                 "record that band with --finetune-seeds 3 or more")
         verdict.moves.append(move)
 
 
