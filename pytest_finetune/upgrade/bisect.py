@@ -304,13 +304,14 @@ class Bisection:
             try:
                 self.reports[key] = self.run_step(side, checks)
             except UpgradeInputError as exc:  # this release cannot be installed beside the held pins
-                self.reports[key] = str(exc)
+                self.reports[key] = "cannot be installed beside the held pins: " + \
+                    str(exc).split(": cannot be installed: ", 1)[-1]
         report = self.reports[key]
         seconds = time.monotonic() - started
         if isinstance(report, str):
             verdicts = {f.key: f"skipped: {report}" for f in findings}
             self.steps.append(Step(len(self.steps) + 1, list(key), moved, seconds, verdicts, reused))
-            self.progress.say(f"step {len(self.steps)}: {moved}: skipped, cannot be installed: {report}")
+            self.progress.say(f"step {len(self.steps)}: {moved}: skipped, {report}")
             return report
         judged = {f.key: shows(f, self.old_report, report) for f in findings}
         verdicts = {k: f"{'bad' if bad else 'good'}: {detail}" for k, (bad, detail) in judged.items()}
