@@ -50,7 +50,7 @@ class Steps:
         pins = {line.split("==")[0]: line.split("==")[1] for line in side.requirements}
         self.calls.append((pins, list(checks)))
         if pins.get("transformers") in self.uninstallable:
-            raise UpgradeInputError(f"--step transformers=={pins['transformers']}: cannot be installed: "
+            raise UpgradeInputError(f"--step-3 transformers=={pins['transformers']}: cannot be installed: "
                                     "Because transformers==X depends on tokenizers>=9 ...")
         bad = Version(pins["transformers"]) >= self.broken
         if self.needs:  # the finding shows only with this other pin moved too
@@ -103,7 +103,8 @@ def test_a_release_that_cannot_be_installed_is_skipped_with_the_reason_and_the_s
     bisection.search(finding, change, versions, {})
     assert (finding.first_bad, finding.last_good) == ("transformers 5.10.1", "transformers 5.8.0")
     skipped = [note for note in finding.notes if "skipped" in note]
-    assert skipped and all("cannot be installed" in note for note in skipped)
+    assert skipped and all("skipped: cannot be installed beside the held pins: Because transformers==X" in note
+                           for note in skipped)
     assert any(s.verdicts[GA].startswith("skipped: ") for s in bisection.steps)
 
 

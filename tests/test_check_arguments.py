@@ -63,7 +63,7 @@ def test_pytest_exit_status_maps_to_the_documented_codes(status, watch, code):
 
 
 @pytest.mark.parametrize("outcome, words", [
-    (Outcome.CHANGED, "CHANGED (the same-seed numerics moved; the seed bands and every correctness check hold"),
+    (Outcome.CHANGED, "CHANGED (a same-seed run or a drift fingerprint moved beyond the recorded noise"),
     (Outcome.REGRESSION, "FAILED (regression), exit 1"),
     (None, "FAILED, exit 1"),
 ])

@@ -68,7 +68,9 @@ def test_drift_from_the_users_fingerprints_exits_1_and_names_their_file(finetune
     done = _check(project, "--data", data, "--baselines", "my-baselines", *QUICK)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"initial_logits drifted from {project / 'my-baselines' / FINGERPRINTS}" in done.stdout
-    assert "pytest-finetune check (profile tiny): FAILED, exit 1" in done.stdout
+    # the guard's correctness checks hold: what the model sees moved, which is a change to look at
+    assert "pytest-finetune check (profile tiny): CHANGED (a same-seed run or a drift fingerprint moved" in done.stdout
+    assert done.stdout.rstrip().endswith("exit 1")
 
 
 def test_a_missing_data_folder_is_one_line_and_exit_2(project):

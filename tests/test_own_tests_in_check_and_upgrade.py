@@ -51,12 +51,15 @@ def test_two_sessions_reports_merge_into_one_with_the_worse_outcome():
     assert merged["known_issues"] == [{"id": "k"}] and merged["outcome"] == "changed"
 
 
-def _report(result, nodeid):
+def _report(result, nodeid, band="ok"):
+    row = {"scenario": "s", "metric": "accuracy", "baseline": 0.75, "now": 0.75 if band == "ok" else 0.6,
+           "allowed": ">= 0.7000", "verdict": band}
     return {"results": {"s": result.to_dict()}, "tests": {nodeid: {"outcome": "passed", "message": ""}},
-            "comparisons": {}, "fingerprints": {}, "versions": {"transformers": "4.57.6"}}
+            "comparisons": {"s": {"nodeid": nodeid, "rows": [row], "noise": None}}, "fingerprints": {},
+            "versions": {"transformers": "4.57.6"}}
 
 
-def test_a_moved_run_of_the_users_own_runner_is_a_change_judged_by_their_tests_not_by_seeds():
+def test_a_moved_run_of_the_users_own_runner_is_judged_by_the_seed_band_recorded_with_its_baseline():
     config = make_result().config.replace(runner="weighted", runner_source="1a2b3c4d", task="tickets", task_source="5e6f7a8b")
     before = make_result(losses=[0.7 - 0.02 * i for i in range(20)])
     before.config = config
@@ -65,8 +68,11 @@ def test_a_moved_run_of_the_users_own_runner_is_a_change_judged_by_their_tests_n
     verdict = build_verdict(_report(before, "test_f.py::t"), _report(after, "test_f.py::t"))
     assert [m.own for m in verdict.moves] == [True] and verdict.moves[0].moved
     assert verdict.escalations() == []  # nothing for upgrade to train: only built-ins train outside pytest
-    assert any("your own runner or task moved" in note for note in verdict.notes)
-    assert verdict.outcome.value == "changed"
+    assert any("judged by the seed band recorded with its baseline" in note for note in verdict.notes)
+    assert verdict.outcome.value == "changed"  # the band holds on both sides
+    below = build_verdict(_report(before, "test_f.py::t"), _report(after, "test_f.py::t", band="FAIL"))
+    assert below.outcome.value == "regression"
+    assert below.regressions == ["s accuracy: ok on old, FAIL on new (the seed band recorded with your baseline)"]
 
 
 def test_the_suite_command_passes_the_selection_on(tmp_path):
@@ -80,3 +86,18 @@ def test_the_suite_command_passes_the_selection_on(tmp_path):
 
     command = suite_command(Env(), "tiny", tmp_path / "r.json", {}, (), ["/p/test_f.py"], guard=False)
     assert command[-3:] == ["--tests", "/p/test_f.py", "--no-guard"]
+
+
+def test_a_drift_of_what_autotokenizer_resolved_names_the_keys_that_changed():
+    """transformers 4.57.6 resolves the embedded model's tokenizer to BertTokenizerFast, 5.x to
+    BertTokenizer (measured by the upgrade of a user's tests): the verdict says that, not two
+    whole objects; a task's tokenized split is never rendered with MRPC's texts."""
+    from pytest_finetune.upgrade.verdict import _first_difference
+
+    old = {"class": "BertTokenizerFast", "is_fast": True, "padding_side": "right"}
+    new = {"class": "BertTokenizer", "is_fast": True, "padding_side": "right"}
+    assert _first_difference("tickets/tokenizer_resolved", old, new, None) == \
+        "class: 'BertTokenizerFast' (old), 'BertTokenizer' (new)"
+    tokenized = [{"examples": 2, "per_example": ["a", b]} for b in ("b", "c")]
+    line = _first_difference("tickets/tokenized_validation", *tokenized, lambda i: "an MRPC pair")
+    assert line == "first differing example: validation idx 1" and "MRPC" not in line

@@ -230,6 +230,14 @@ def values_match(old: Any, new: Any, atol: float = 0.0) -> bool:
     return old == new
 
 
+def changed_keys(old: dict[str, Any], new: dict[str, Any], first: str = "stored", second: str = "now") -> str:
+    """Which entries of two fingerprint objects differ, each as ``key: A (first), B (second)``:
+    what ``AutoTokenizer`` resolved differently reads ``class: 'BertTokenizerFast' (stored),
+    'BertTokenizer' (now)``, not as two whole objects."""
+    keys = [key for key in dict.fromkeys([*old, *new]) if old.get(key) != new.get(key)]
+    return "; ".join(f"{key}: {old.get(key)!r} ({first}), {new.get(key)!r} ({second})" for key in keys) or "equal"
+
+
 def mode_of(update: str, record_missing: bool) -> str:
     """The check mode from the user's switches (``update``: "", "failing" or "all"; update wins)."""
     if update == "all":

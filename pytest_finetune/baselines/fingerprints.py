@@ -82,6 +82,7 @@ def task_fingerprints(task, ready, tokenizer, collator, model) -> list[tuple[str
     on the first validation rows. The logits get the MRPC fingerprint's tolerance (1e-4):
     kernels may round the last digits differently between releases.
     """
+    from pytest_finetune.baselines.check import changed_keys
     from pytest_finetune.hf.tokenizers import tokenizer_resolution
     from pytest_finetune.mrpc.preprocessing import eval_dataloader, train_dataloader
 
@@ -90,7 +91,7 @@ def task_fingerprints(task, ready, tokenizer, collator, model) -> list[tuple[str
     batches += list(itertools.islice(train_dataloader(ready["train"], collator, seed=42), 2))
     first_rows = validation.select(range(min(FIXED_ROWS, len(validation))))
     return [
-        ("tokenizer_resolved", tokenizer_resolution(tokenizer), 0.0, None),
+        ("tokenizer_resolved", tokenizer_resolution(tokenizer), 0.0, changed_keys),
         ("tokenized_validation", tokenized_fingerprint(validation), 0.0,
          lambda old, new: explain_tokenized_change(old, new, validation, tokenizer)),
         ("collated_batches", collated_fingerprint(batches), 0.0, explain_collated_change),

@@ -303,8 +303,8 @@ def command_check(args: argparse.Namespace) -> int:
     report = f"; report {outcome.report}" if outcome.report else ""
     verdict = VERDICTS[outcome.exit_code]
     if outcome.exit_code == exit_codes.REGRESSION and outcome.outcome is Outcome.CHANGED:
-        verdict = ("CHANGED (the same-seed numerics moved; the seed bands and every correctness check hold: "
-                   "look at the change, and re-record if it is expected)")
+        verdict = ("CHANGED (a same-seed run or a drift fingerprint moved beyond the recorded noise; every "
+                   "correctness check and seed band holds: look at the change, and re-record if it is expected)")
     elif outcome.exit_code == exit_codes.REGRESSION and outcome.outcome is Outcome.REGRESSION:
         verdict = "FAILED (regression)"
     what = ("your tests" if not getattr(args, "guard", True) else

@@ -184,12 +184,14 @@ def findings_of(verdict: Verdict, reports: Sequence[Mapping[str, Any]]) -> list[
         issue = f" (known upstream issue {change.known_issue})" if change.known_issue else ""
         found.append(Finding("check", change.check, Outcome.REGRESSION.value,
                              f"{change.old} on old, {change.new} on new{issue}", [change.check]))
-    worse = {(q.runner, q.profile) for q in verdict.quality if q.worse}
+    quality = {(q.runner, q.profile): q for q in verdict.quality}
     judged_by = _record_checks(reports)
     for move in verdict.moves:
         if move.moved:
-            label = Outcome.REGRESSION if (move.runner, move.profile) in worse else Outcome.CHANGED
-            found.append(Finding("run", move.scenario, label.value, move.summary(),
+            seeds = quality.get((move.runner, move.profile))
+            label = Outcome.REGRESSION if seeds is not None and seeds.worse else Outcome.CHANGED
+            found.append(Finding("run", move.scenario, label.value,
+                                 move.summary() + (f"; seeds: {seeds.summary()}" if seeds is not None else ""),
                                  judged_by.get(move.scenario, [])))
     for drift in verdict.drift:
         found.append(Finding("fingerprint", drift.name, Outcome.CHANGED.value, drift.detail,
@@ -302,13 +304,14 @@ class Bisection:
             try:
                 self.reports[key] = self.run_step(side, checks)
             except UpgradeInputError as exc:  # this release cannot be installed beside the held pins
-                self.reports[key] = str(exc)
+                self.reports[key] = "cannot be installed beside the held pins: " + \
+                    str(exc).split(": cannot be installed: ", 1)[-1]
         report = self.reports[key]
         seconds = time.monotonic() - started
         if isinstance(report, str):
             verdicts = {f.key: f"skipped: {report}" for f in findings}
             self.steps.append(Step(len(self.steps) + 1, list(key), moved, seconds, verdicts, reused))
-            self.progress.say(f"step {len(self.steps)}: {moved}: skipped, cannot be installed: {report}")
+            self.progress.say(f"step {len(self.steps)}: {moved}: skipped, {report}")
             return report
         judged = {f.key: shows(f, self.old_report, report) for f in findings}
         verdicts = {k: f"{'bad' if bad else 'good'}: {detail}" for k, (bad, detail) in judged.items()}

@@ -39,7 +39,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from pytest_finetune.baselines.check import values_match
+from pytest_finetune.baselines.check import changed_keys, values_match
 from pytest_finetune.baselines.compare import compare_sides
 from pytest_finetune.baselines.outcome import Outcome
 from pytest_finetune.baselines.quality import QualityComparison
@@ -185,8 +185,12 @@ class Verdict:
         found += [f"{q.runner}/{q.profile} quality worse from seeds: " + "; ".join(s.line() for s in q.worse)
                   for q in self.quality if q.worse]
         found += [f"{m.scenario}: no run on new (it trained on old)" for m in self.moves if m.missing_on == "new"]
+        # A moved run of the user's own runner has no seeds trained here: its quality is what
+        # the seed band recorded with its baseline says, so a drop below it on new decides.
+        own_moved = {m.scenario for m in self.moves if m.own and m.moved}
         found += [f"{m.scenario} {m.metric}: {m.old_verdict} on old, {m.new_verdict} on new"
-                  for m in self.metrics if m.kind == "regression" and not m.paired]
+                  + (" (the seed band recorded with your baseline)" if m.scenario in own_moved else "")
+                  for m in self.metrics if m.kind == "regression" and (not m.paired or m.scenario in own_moved)]
         if not any(m.compared for m in self.moves):  # no run on both sides could tell its effect on quality
             found += [f"fingerprint {d.name} drifted (no run trained on both sides to judge its effect)"
                       for d in self.drift]
@@ -438,9 +442,10 @@ def _moves(old: Mapping[str, Any], new: Mapping[str, Any], verdict: Verdict) -> 
         move.failures, move.notes = list(comparison.failures), list(comparison.notes)
         if move.own and move.moved:
             # Seeds are trained outside pytest, where only the built-in runners and MRPC exist.
-            verdict.notes.append(f"{scenario}: your own runner or task moved; its quality is not judged from "
-                                 "seeds by upgrade (your tests judge it: run them with --finetune-seeds 3 on "
-                                 "each side to compare spreads)")
+            verdict.notes.append(f"{scenario}: your own runner or task moved; upgrade trains seeds of the "
+                                 "built-in runners only, so its quality is judged by the seed band recorded with "
+                                 "its baseline (its rows below: a drop below the band on new is a regression); "
+                                 "record that band with --finetune-seeds 3 or more")
         verdict.moves.append(move)
 
 
@@ -449,7 +454,12 @@ def _noise(report: Mapping[str, Any], scenario: str) -> dict[str, Any] | None:
 
 
 def _first_difference(name: str, old: Any, new: Any, example_text: Callable[[int], str] | None) -> str:
-    """Where two fingerprint values first differ, as a reader wants it: the example's text."""
+    """Where two fingerprint values first differ, as a reader wants it: the example's text
+    (MRPC's; a task's own fingerprints, named ``<task>/<name>``, give the index)."""
+    if "/" in name:
+        example_text = None
+    if isinstance(old, dict) and isinstance(new, dict) and "per_example" not in old and "per_example" not in new:
+        return changed_keys(old, new, "old", "new")
     if isinstance(old, dict) and isinstance(new, dict) and "per_example" in old and "per_example" in new:
         if old.get("examples") != new.get("examples"):
             return f"{old.get('examples')} examples on old, {new.get('examples')} on new"
