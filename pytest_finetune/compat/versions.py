@@ -20,7 +20,8 @@ Found so far, by running the fast tier on transformers 4.57.6 and 5.24.0:
 - Activation (gradient) checkpointing is ``model.activation_checkpointing_enable(
   activation_checkpointing_kwargs=...)`` from transformers 5.25, where
   ``gradient_checkpointing_enable`` became a deprecated alias that warns; 4.57 and 5.24 have
-  only the latter.
+  only the latter. ``TrainingArguments`` renamed ``gradient_checkpointing(_kwargs)`` to
+  ``activation_checkpointing(_kwargs)`` in the same release (the old names warn).
 - transformers 4.57's Trainer calls ``Accelerator.unwrap_model(keep_torch_compile=...)``,
   which accelerate gained in 1.3.0 although transformers declares accelerate>=0.26: hence
   pyproject's accelerate floor, not a branch here.
@@ -65,6 +66,18 @@ def arrow_cache_tag() -> str:
     """A folder name that keeps Arrow caches of different ``datasets`` releases apart
     (``datasets-5.2.0``): a cache written by one release may not load in another."""
     return f"datasets-{installed_version('datasets')}"
+
+
+def activation_checkpointing_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``TrainingArguments`` keywords that turn activation checkpointing on with
+    ``torch.utils.checkpoint`` ``kwargs``: ``activation_checkpointing(_kwargs)`` from
+    transformers 5.25, ``gradient_checkpointing(_kwargs)`` before (a deprecated alias there,
+    which warns in the user's session)."""
+    from transformers import TrainingArguments
+
+    name = "activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__ \
+        else "gradient_checkpointing"
+    return {name: True, f"{name}_kwargs": kwargs}
 
 
 def enable_activation_checkpointing(model: Any, kwargs: dict[str, Any]) -> None:

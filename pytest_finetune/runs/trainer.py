@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
-from pytest_finetune.compat.versions import length_grouping_arguments
+from pytest_finetune.compat.versions import activation_checkpointing_arguments, length_grouping_arguments
 from pytest_finetune.errors import ConfigError, NonFiniteLossError
 from pytest_finetune.runs import perturb
 from pytest_finetune.runs.prepare import Prepared, checkpointing_kwargs
@@ -140,7 +140,7 @@ class _ReportProgress(TrainerCallback):
 def training_arguments(prepared: Prepared, output_dir: str) -> TrainingArguments:
     """The profile's hyper-parameters as ``TrainingArguments``, for transformers 4.x and 5.x."""
     config = prepared.config
-    checkpointing = dict(gradient_checkpointing=True, gradient_checkpointing_kwargs=checkpointing_kwargs(config)) \
+    checkpointing = activation_checkpointing_arguments(checkpointing_kwargs(config)) \
         if config.gradient_checkpointing else {}
     return TrainingArguments(
         **checkpointing,
