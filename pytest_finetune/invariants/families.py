@@ -59,15 +59,17 @@ def _near(value: float, target: float, tolerance: float = 0.02) -> bool:
     return target > 0 and abs(value / target - 1) <= tolerance
 
 
+def _split_batch(family: str, option: str, what: str, base: RunConfig, options: Mapping[str, Any]) -> RunConfig:
+    """The reference of a family whose variant splits the batch in ``options[option]`` parts
+    (accumulation steps, processes): the base itself, once the split is checked to be exact."""
+    parts, batch = int(options[option]), base.batch_size
+    if parts < 2 or batch % parts:
+        raise ConfigError(f"{family} invariant: batch_size {batch} must be a multiple of {option}={parts} "
+                          f"(>= 2): the variant trains batch_size/{option} {what}")
+    return base
+
+
 # -- accumulation ---------------------------------------------------------------------------
-def _accumulation_sides(base: RunConfig, options: Mapping[str, Any]) -> tuple[int, int]:
-    steps, batch = int(options["steps"]), base.batch_size
-    if steps < 2 or batch % steps:
-        raise ConfigError(f"accumulation invariant: batch_size {batch} must be a multiple of steps={steps} "
-                          "(>= 2): the variant trains batch_size/steps x steps")
-    return batch, steps
-
-
 def _accumulation_causes(first: Divergence, reference: RunConfig, variant: RunConfig, level: str) -> str:
     k, ratio, signal = variant.grad_accum, first.get("ratio", 1.0), first["signal"]
     if signal == "steps" and first["variant"] == first["reference"] * k:
@@ -97,14 +99,6 @@ def _accumulation_causes(first: Divergence, reference: RunConfig, variant: RunCo
 
 
 # -- distributed ----------------------------------------------------------------------------
-def _distributed_sides(base: RunConfig, options: Mapping[str, Any]) -> tuple[int, int]:
-    processes, batch = int(options["processes"]), base.batch_size
-    if processes < 2 or batch % processes:
-        raise ConfigError(f"distributed invariant: batch_size {batch} must be a multiple of processes={processes} "
-                          "(>= 2): the variant trains batch_size/processes on each process")
-    return batch, processes
-
-
 def _distributed_causes(first: Divergence, reference: RunConfig, variant: RunConfig, level: str) -> str:
     world, ratio, signal = variant.processes, first.get("ratio", 1.0), first["signal"]
     if signal == "steps":
@@ -207,7 +201,7 @@ FAMILIES: dict[str, Family] = {family.name: family for family in (
         claim="{variant} trains like {reference}",
         pinned={"dropout": 0.0},
         options={"steps": 2},
-        reference=lambda base, o: base.replace(batch_size=_accumulation_sides(base, o)[0], grad_accum=1),
+        reference=lambda base, o: _split_batch("accumulation", "steps", "x steps", base, o).replace(grad_accum=1),
         variant=lambda base, o, ref: base.replace(batch_size=base.batch_size // int(o["steps"]),
                                                   grad_accum=int(o["steps"])),
         describe=lambda c: f"batch {c.batch_size} x accumulation {c.grad_accum}",
@@ -259,7 +253,8 @@ FAMILIES: dict[str, Family] = {family.name: family for family in (
         claim="{variant} trains like {reference}",
         pinned={"dropout": 0.0},
         options={"processes": 2},
-        reference=lambda base, o: base.replace(batch_size=_distributed_sides(base, o)[0], processes=1),
+        reference=lambda base, o: _split_batch("distributed", "processes", "on each process", base, o)
+        .replace(processes=1),
         variant=lambda base, o, ref: base.replace(batch_size=base.batch_size // int(o["processes"]),
                                                   processes=int(o["processes"])),
         describe=lambda c: (f"{c.processes} processes x batch {c.batch_size}" if c.processes > 1
