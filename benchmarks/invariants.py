@@ -113,6 +113,10 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f}; torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"transformers {transformers.__version__}", flush=True)
     runs = Runs(Registry())
+    import accelerate
+
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__,
+                "accelerate": accelerate.__version__, "threads": torch.get_num_threads()}
     only = args.controls_only or args.users_only
     cases = [] if only else [(f, r, t, ()) for t in args.tasks for f in args.families for r in args.runners]
     if args.controls or only:
@@ -124,6 +128,7 @@ def main() -> None:
         cases += [(f, users[2], t, ()) for t in args.tasks for f in ("resume", "accumulation") if f in args.families]
     for family, runner, task, perturb in cases:
         found = one(runs, family, runner, task, args.data, perturb)
+        found["versions"] = versions
         worst = {k: v for k, v in found["rows"].items() if v}
         shown = ", ".join(f"{k} {v:.2g}" for k, v in worst.items())
         control = f" [{perturb[0][0]}]" if perturb else ""
