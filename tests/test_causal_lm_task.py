@@ -139,3 +139,18 @@ def test_a_baseline_judges_perplexity_rising_as_worse_and_falling_as_a_gain():
     better = compare(run(300.0, seed=50), baseline, "lm", k=3.0)
     assert not [f for f in better.failures if f.startswith("perplexity")]
     assert any("perplexity improved beyond the band" in note for note in better.notes)
+
+
+def test_token_frequency_perplexity_is_what_the_counts_give():
+    import pytest as _pytest
+
+    from pytest_finetune.errors import ConfigError
+    from pytest_finetune.tasks.causal_lm import token_frequency_perplexity
+
+    # train predicts token 1 three times (its first token is never predicted): p(1) = 4/5, p(0) = 1/5
+    assert token_frequency_perplexity([[0, 1, 1, 1]], [[0, 1]], vocab_size=2) == _pytest.approx(5 / 4)
+    assert token_frequency_perplexity([[0, 1, 1, 1]], [[1, 0]], vocab_size=2) == _pytest.approx(5.0)
+    # nothing counted: every token equally likely, the vocabulary's size
+    assert token_frequency_perplexity([[7]], [[3, 4, 5]], vocab_size=10) == _pytest.approx(10.0)
+    with _pytest.raises(ConfigError, match="predict no token"):
+        token_frequency_perplexity([[0, 1]], [[1], []], vocab_size=2)
