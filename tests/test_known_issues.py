@@ -157,7 +157,7 @@ def test_an_unknown_id_on_the_marker_is_a_usage_error(pytester):
     result = pytester.runpytest("-p", "no:randomly")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*test_inner.py::test_x: known issue 'no-such-issue' is not in "
-                                 "pytest-finetune's table (known: transformers-47688)*"])
+                                 "pytest-finetune's table (known: transformers-47688, transformers-39241)*"])
 
 
 def test_the_upgrade_docs_list_every_known_issue():
