@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Callable, Iterable, Mapping
 
+from datasets import Dataset, DatasetDict
 from datasets.fingerprint import Hasher
 from transformers import PreTrainedTokenizerBase
+
+from pytest_finetune.hf.cache import checked_map_cache
 
 
 def tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
@@ -38,6 +41,30 @@ def tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
                            "truncation_side": tokenizer.truncation_side,
                            "model_input_names": list(tokenizer.model_input_names)}, sort_keys=True)
     return hashlib.sha256(f"{type(tokenizer).__name__}|{described}|{settings}".encode()).hexdigest()[:16]
+
+
+def tokenize_splits(raw: Mapping[str, Dataset], tokenizer: PreTrainedTokenizerBase, encode: Callable[[dict], dict],
+                    version: str, max_length: int | None, what: str, splits: Iterable[str] | None = None,
+                    remove_columns: Iterable[str] = ()) -> DatasetDict:
+    """``Dataset.map(encode, batched=True)`` over each split (all of ``raw`` by default),
+    cached on disk when the split is file-backed: the one home of every task's tokenization.
+
+    The fingerprint is given explicitly, ``(version, the split's fingerprint, the tokenizer's
+    digest, max_length)``: datasets' own hash of the ``encode`` closure can fail, and it then
+    falls back to a random one and silently re-tokenizes every session. The cache file is
+    verified before reuse (``hf.cache.checked_map_cache``). ``what`` names the data in the
+    progress bar and in warnings ("MRPC", a task's name); ``remove_columns`` that a split does
+    not have are ignored.
+    """
+    digest, drop, tokenized = tokenizer_digest(tokenizer), tuple(remove_columns), {}
+    for name in (raw if splits is None else splits):
+        split = raw[name]
+        fingerprint = Hasher.hash((version, split._fingerprint, digest, max_length))
+        with checked_map_cache(split, fingerprint, f"tokenized {what} {name}") as cache_file:
+            tokenized[name] = split.map(encode, batched=True, desc=f"Tokenizing {what} {name}",
+                                        new_fingerprint=fingerprint, cache_file_name=cache_file,
+                                        remove_columns=[c for c in drop if c in split.column_names])
+    return DatasetDict(tokenized)
 
 
 def tokenizer_resolution(tokenizer: PreTrainedTokenizerBase) -> dict[str, Any]:

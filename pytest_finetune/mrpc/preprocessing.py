@@ -9,13 +9,12 @@ from typing import Sequence
 
 import torch
 from datasets import Dataset, DatasetDict
-from datasets.fingerprint import Hasher
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from pytest_finetune.errors import ConfigError
-from pytest_finetune.hf.cache import checked_map_cache
-from pytest_finetune.hf.tokenizers import tokenizer_digest  # its home is hf; still importable from here
+# tokenizer_digest's home is hf; still importable from here.
+from pytest_finetune.hf.tokenizers import tokenize_splits, tokenizer_digest  # noqa: F401
 
 SENTENCE_COLUMNS = ("sentence1", "sentence2")
 
@@ -42,7 +41,7 @@ def tokenize_mrpc(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase,
 
     The fingerprint is given explicitly: datasets' own hashing of the closure can fail
     (it then falls back to a random hash and silently re-tokenizes every session). The
-    cache file is verified before reuse (``data.checked_map_cache``).
+    cache file is verified before reuse (``hf.tokenizers.tokenize_splits``).
     """
 
     check_pair_length(tokenizer, max_length)
@@ -51,14 +50,7 @@ def tokenize_mrpc(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase,
         return tokenizer(batch["sentence1"], batch["sentence2"], truncation=True,
                          max_length=max_length)
 
-    digest = tokenizer_digest(tokenizer)
-    tokenized = {}
-    for name, split in raw.items():
-        fingerprint = Hasher.hash(("tokenize-v1", split._fingerprint, digest, max_length))
-        with checked_map_cache(split, fingerprint, f"tokenized MRPC {name}") as cache_file:
-            tokenized[name] = split.map(tokenize, batched=True, desc=f"Tokenizing MRPC {name}",
-                                        new_fingerprint=fingerprint, cache_file_name=cache_file)
-    return DatasetDict(tokenized)
+    return tokenize_splits(raw, tokenizer, tokenize, "tokenize-v1", max_length, "MRPC")
 
 
 def model_inputs(tokenized: DatasetDict) -> DatasetDict:

@@ -205,25 +205,14 @@ class CausalLM:
     def tokenize(self, raw: Any, tokenizer: Any, max_length: int | None = None) -> Any:
         """``input_ids`` and ``attention_mask`` (no ``token_type_ids``: a decoder takes none);
         the labels are the input ids, made by the collator per batch (``collator``)."""
-        from datasets import DatasetDict
-        from datasets.fingerprint import Hasher
-
-        from pytest_finetune.hf.cache import checked_map_cache
-        from pytest_finetune.hf.tokenizers import tokenizer_digest
+        from pytest_finetune.hf.tokenizers import tokenize_splits
 
         def encode(batch: dict) -> dict:
             encoded = tokenizer(batch[TEXT], truncation=True, max_length=max_length, return_token_type_ids=False)
             return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
-        digest, tokenized = tokenizer_digest(tokenizer), {}
-        for name in ("train", "validation"):
-            split = raw[name]
-            fingerprint = Hasher.hash(("tokenize-causal-lm-v2", split._fingerprint, digest, max_length))
-            with checked_map_cache(split, fingerprint, f"tokenized {self.name} {name}") as cache_file:
-                tokenized[name] = split.map(encode, batched=True, desc=f"Tokenizing {self.name} {name}",
-                                            new_fingerprint=fingerprint, cache_file_name=cache_file,
-                                            remove_columns=[TEXT])
-        ready = DatasetDict(tokenized)
+        ready = tokenize_splits(raw, tokenizer, encode, "tokenize-causal-lm-v2", max_length, self.name,
+                                splits=("train", "validation"), remove_columns=[TEXT])
         ready.set_format("torch")
         return ready
 

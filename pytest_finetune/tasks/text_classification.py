@@ -238,27 +238,16 @@ class TextClassification:
                 for split, columns in splits.items()}
 
     def tokenize(self, raw: Any, tokenizer: Any, max_length: int | None = None) -> Any:
-        from datasets import DatasetDict
-        from datasets.fingerprint import Hasher
-
-        from pytest_finetune.hf.cache import checked_map_cache
-        from pytest_finetune.hf.tokenizers import tokenizer_digest
+        from pytest_finetune.hf.tokenizers import tokenize_splits
 
         pair = len(self.text_columns) == 2
 
         def encode(batch: dict) -> dict:
             return tokenizer(batch[TEXT], batch[PAIR] if pair else None, truncation=True, max_length=max_length)
 
-        digest = tokenizer_digest(tokenizer)
-        tokenized = {}
-        for name in ("train", "validation"):
-            split = raw[name]
-            fingerprint = Hasher.hash(("tokenize-text-classification-v1", split._fingerprint, digest, max_length))
-            with checked_map_cache(split, fingerprint, f"tokenized {self.name} {name}") as cache_file:
-                tokenized[name] = split.map(encode, batched=True, desc=f"Tokenizing {self.name} {name}",
-                                            new_fingerprint=fingerprint, cache_file_name=cache_file,
-                                            remove_columns=[c for c in (TEXT, PAIR) if c in split.column_names])
-        ready = DatasetDict(tokenized).rename_column(LABEL, "labels")
+        ready = tokenize_splits(raw, tokenizer, encode, "tokenize-text-classification-v1", max_length, self.name,
+                                splits=("train", "validation"), remove_columns=(TEXT, PAIR))
+        ready = ready.rename_column(LABEL, "labels")
         ready.set_format("torch")
         return ready
 
