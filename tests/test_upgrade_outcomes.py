@@ -66,7 +66,7 @@ def test_identical_runs_are_safe_and_say_how_many_were_compared():
 
 def test_moved_numerics_wait_for_the_seeds_before_any_outcome():
     verdict = build_verdict(_report(OLD), _report(NEW, trainer=_moved_trainer()))
-    assert verdict.escalations() == [("trainer", "tiny")]
+    assert verdict.escalations() == [("trainer", "tiny", "mrpc")]
     with pytest.raises(ValueError, match="must be compared from seeds"):
         verdict.outcome
 
@@ -135,7 +135,7 @@ def test_fingerprint_drift_asks_for_every_paired_runners_seeds():
         report["fingerprints"]["tokenized_validation"] = {"value": value, "atol": 0.0, "drifted": False,
                                                           "nodeid": "test_drift.py::test_tokenized"}
     verdict = build_verdict(old, new)
-    assert verdict.escalations() == [("loop", "tiny"), ("trainer", "tiny")]
+    assert verdict.escalations() == [("loop", "tiny", "mrpc"), ("trainer", "tiny", "mrpc")]
     for runner in ("loop", "trainer"):
         verdict.quality.append(compare_quality(runner, "tiny", _seeds(runner), _seeds(runner)))
     assert verdict.outcome is Outcome.CHANGED
@@ -159,3 +159,80 @@ def test_a_regression_elsewhere_still_names_the_change_that_is_not_one():
                     "large_batch: passed on old, xfailed on new")
     assert changed.startswith("trainer/tiny seed 42: loss curve left the noise envelope first at step 1")
     assert "trainer/tiny: quality not worse: eval loss" in changed
+
+
+LM = "mrpc-lm-tiny-random-gpt2-trainer-tiny-cpu-fp32"
+
+
+def _lm_run(by=0.0, **config):
+    clean = make_result(runner="trainer")
+    run = make_result(runner="trainer", losses=[x + by for x in clean.losses])
+    run.config = run.config.replace(**{"task": "mrpc-lm", "model": "tiny-random-gpt2", **config})
+    return run
+
+
+def _with_lm(report, run):
+    nodeid = "pytest_finetune/guard/test_causal_lm.py::test_causal_lm_tiny_run_learns_and_matches_baseline[trainer]"
+    report["tests"][nodeid] = {"outcome": "passed", "message": "", "duration": 1.0}
+    report["comparisons"][LM] = {"scenario": LM, "nodeid": nodeid, "rows": [], "noise": None, "outcome": "safe"}
+    report["results"][LM] = run.to_dict()
+    return report
+
+
+def test_a_moved_builtin_causal_lm_run_gets_seeds_of_its_own_task():
+    """The causal-LM task is built in, so upgrade can train its seeds: its move is judged from
+    them, apart from MRPC's run of the same runner and profile (one key per task)."""
+    verdict = build_verdict(_with_lm(_report(OLD), _lm_run()), _with_lm(_report(NEW, trainer=_moved_trainer()),
+                                                                         _lm_run(1e-3)))
+    assert verdict.escalations() == [("trainer", "tiny", "mrpc"), ("trainer", "tiny", "mrpc-lm")]
+    verdict.quality.append(compare_quality("trainer", "tiny", _seeds("trainer"), _seeds("trainer")))
+    assert verdict.pending == [("trainer", "tiny", "mrpc-lm")]  # MRPC's seeds do not judge the causal LM
+    verdict.quality.append(compare_quality("trainer", "tiny", _seeds("trainer"), _seeds("trainer", 0.2),
+                                           task="mrpc-lm"))
+    assert verdict.outcome is Outcome.REGRESSION
+    (finding,) = verdict.regressions
+    assert finding.startswith("trainer/tiny on mrpc-lm quality worse from seeds: ")
+    changed = verdict.headline().partition(". CHANGED, not a regression: ")[2]
+    assert changed.startswith("trainer/tiny seed 42: loss curve left the noise envelope")  # MRPC's: not worse
+    assert "trainer/tiny on mrpc-lm seed 42" not in changed
+    assert "Quality from seeds: trainer/tiny on mrpc-lm, seeds 42, 43, 44, 45, 46" in verdict.text()
+
+
+@pytest.mark.parametrize("config", [{"task": "my-lm"}, {"task_source": "conftest.py:MY_LM"}],
+                         ids=["own task name", "own files under the built-in name"])
+def test_a_users_own_task_is_judged_by_its_recorded_band_not_by_seeds(config):
+    verdict = build_verdict(_with_lm(_report(OLD), _lm_run(**config)), _with_lm(_report(NEW), _lm_run(1e-3, **config)))
+    assert [m.own for m in verdict.moves if m.moved] == [True]
+    assert verdict.escalations() == []
+    assert verdict.outcome is Outcome.CHANGED
+
+
+@pytest.mark.parametrize("task", ["mrpc", "mrpc-lm"])
+def test_the_suites_seed_42_run_is_reused_as_the_first_quality_seed_of_either_builtin_task(tmp_path, task):
+    """The full profile's suite already trained seed 42 as the quality runs train it: found
+    in its report by the config as stored (data as the run's own task describes it)."""
+    from factories import tsv_folder
+    from pytest_finetune.mrpc.model_files import describe_model
+    from pytest_finetune.runs.config import profile_config
+    from pytest_finetune.runs.runners import BUILTIN_TASKS
+    from pytest_finetune.upgrade.seeds import _reusable, quality_configs
+
+    data = str(tsv_folder(tmp_path / "mrpc"))
+    model = "tiny-random-gpt2" if task == "mrpc-lm" else None
+    config = profile_config("full", runner="trainer", data=data).replace(task=task, model=model)
+    suite_run = make_result(profile="full", runner="trainer", config=config, model_source=describe_model(model),
+                            data_source=BUILTIN_TASKS[task].describe_source(data))
+    report = {"results": {"s": suite_run.to_dict()}}
+    first, second = quality_configs(config, 2)
+    assert _reusable(report, first) == suite_run.to_dict()
+    assert _reusable(report, second) is None
+
+
+def test_a_drifted_fingerprint_asks_only_for_the_seeds_of_its_own_task():
+    old, new = _with_lm(_report(OLD), _lm_run()), _with_lm(_report(NEW), _lm_run())
+    for report, value in ((old, "a"), (new, "b")):
+        report["fingerprints"]["mrpc-lm/tokenized_validation"] = {
+            "value": value, "atol": 0.0, "drifted": False, "nodeid": "test_causal_lm.py::test_causal_lm_inputs_did_not_drift"}
+    verdict = build_verdict(old, new)
+    assert [d.task for d in verdict.drift] == ["mrpc-lm"]
+    assert verdict.escalations() == [("trainer", "tiny", "mrpc-lm")]  # MRPC's inputs did not change

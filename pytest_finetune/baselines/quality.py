@@ -101,9 +101,15 @@ def _direction(signal: SignalComparison) -> str:
     return "a rise of >=" if sign.higher_is_worse else "a drop of >="
 
 
+def run_label(runner: str, profile: str, task: str = "mrpc") -> str:
+    """``trainer/full``, or ``trainer/full on mrpc-lm`` for a task other than MRPC: two tasks
+    trained by the same runner and profile are two scenarios, never one."""
+    return f"{runner}/{profile}" + ("" if task == "mrpc" else f" on {task}")
+
+
 @dataclass
 class QualityComparison:
-    """The seeds of one runner/profile on both sides, judged signal by signal."""
+    """The seeds of one runner/profile (on one task) on both sides, judged signal by signal."""
 
     runner: str
     profile: str
@@ -112,13 +118,23 @@ class QualityComparison:
     test: str = TEST_NAME
     alpha: float = ALPHA
     power: float = POWER
+    task: str = "mrpc"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(runner, profile, task): what was trained, as ``Verdict.escalations`` names it."""
+        return self.runner, self.profile, self.task
+
+    @property
+    def label(self) -> str:
+        return run_label(self.runner, self.profile, self.task)
 
     @property
     def worse(self) -> list[SignalComparison]:
         return [s for s in self.signals if s.worse]
 
     def summary(self) -> str:
-        head = f"{self.runner}/{self.profile}, seeds {_seed_range(self.seeds)} on each side"
+        head = f"{self.label}, seeds {_seed_range(self.seeds)} on each side"
         if self.worse:
             return f"{head}: quality WORSE: " + "; ".join(s.line() for s in self.worse)
         return f"{head}: quality not worse: " + "; ".join(s.line() for s in self.signals[:1])
@@ -187,7 +203,7 @@ def compare_signal(signal: Signal, old: Sequence[float], new: Sequence[float], a
 
 def compare_quality(runner: str, profile: str, old: Sequence[Mapping[str, Any]],
                     new: Sequence[Mapping[str, Any]], alpha: float = ALPHA,
-                    power: float = POWER) -> QualityComparison:
+                    power: float = POWER, task: str = "mrpc") -> QualityComparison:
     """Judge new's seeds against old's (RunResult dicts, the same seeds on each side)."""
     if len(old) < 2 or len(new) < 2:
         raise ValueError(f"a quality comparison needs at least 2 seeds per side, got {len(old)} and {len(new)}")
@@ -195,7 +211,7 @@ def compare_quality(runner: str, profile: str, old: Sequence[Mapping[str, Any]],
     present = [s for s in SIGNALS if all(s.key in v for v in old_values + new_values)]
     share = alpha / len(present)  # Bonferroni: the family of signals keeps ALPHA
     seeds = sorted({int(r["config"]["seed"]) for r in old})
-    out = QualityComparison(runner, profile, seeds, alpha=alpha, power=power)
+    out = QualityComparison(runner, profile, seeds, alpha=alpha, power=power, task=task)
     for signal in present:
         out.signals.append(compare_signal(signal, [v[signal.key] for v in old_values],
                                           [v[signal.key] for v in new_values], share, power))

@@ -39,10 +39,9 @@ from typing import Any
 from pytest_finetune.errors import ConfigError, FinetuneError
 from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.runs.result import RunResult
-from pytest_finetune.runs.runners import BUILTIN_RUNNERS, Registry
+from pytest_finetune.runs.runners import BUILTIN_RUNNERS, BUILTIN_TASKS, Registry
 
 WORKER = "pytest_finetune.runs.worker"
-BUILTIN_TASKS = ("mrpc", "mrpc-lm")
 _TAIL_LINES = 12
 
 

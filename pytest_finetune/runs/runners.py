@@ -42,6 +42,9 @@ from pytest_finetune.tasks.causal_lm import MRPC_LM
 _LIBRARY_MODULES = ("transformers", "torch", "accelerate", "pytest_finetune", "builtins", "trl", "peft")
 _FACTORY_MARK = "__pytest_finetune_trainer_factory__"
 BUILTIN_RUNNERS = ("trainer", "loop")
+# The tasks every process can train by name alone (a launched worker, an upgrade's seed runs):
+# a user's task exists only where their conftest registered it.
+BUILTIN_TASKS = {task.name: task for task in (MRPC, MRPC_LM)}
 
 
 @runtime_checkable
@@ -228,7 +231,7 @@ class Registry:
         # The built-in runners load their libraries (torch, transformers, accelerate) on
         # first use: a registry is made in every pytest session, most of which train nothing.
         self.runners: dict[str, Runner | None] = {name: None for name in BUILTIN_RUNNERS}
-        self.tasks: dict[str, Task] = {"mrpc": MRPC, "mrpc-lm": MRPC_LM}
+        self.tasks: dict[str, Task] = dict(BUILTIN_TASKS)
         self._origins: dict[tuple[str, str], Any] = {}
 
     def _named_runner(self, name: str) -> Runner:

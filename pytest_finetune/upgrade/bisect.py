@@ -184,11 +184,11 @@ def findings_of(verdict: Verdict, reports: Sequence[Mapping[str, Any]]) -> list[
         issue = f" (known upstream issue {change.known_issue})" if change.known_issue else ""
         found.append(Finding("check", change.check, Outcome.REGRESSION.value,
                              f"{change.old} on old, {change.new} on new{issue}", [change.check]))
-    quality = {(q.runner, q.profile): q for q in verdict.quality}
+    quality = {q.key: q for q in verdict.quality}
     judged_by = _record_checks(reports)
     for move in verdict.moves:
         if move.moved:
-            seeds = quality.get((move.runner, move.profile))
+            seeds = quality.get(move.key)
             label = Outcome.REGRESSION if seeds is not None and seeds.worse else Outcome.CHANGED
             found.append(Finding("run", move.scenario, label.value,
                                  move.summary() + (f"; seeds: {seeds.summary()}" if seeds is not None else ""),

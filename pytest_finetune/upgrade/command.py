@@ -27,7 +27,7 @@ from pytest_finetune.config.options import (OPTIONS_BY_DEST, SESSION_OPTIONS, ou
                                             output_folder_problem, resolve)
 from pytest_finetune.errors import ConfigError
 from pytest_finetune.runs.config import PROFILES
-from pytest_finetune.baselines.quality import compare_quality
+from pytest_finetune.baselines.quality import compare_quality, run_label
 from pytest_finetune.upgrade.envs import Env, EnvBuilder, IndexSettings, UpgradeFailed, source_digest
 from pytest_finetune.upgrade.seeds import DEFAULT_SEEDS, quality_configs, train_seeds
 from pytest_finetune.upgrade.progress import Progress
@@ -291,23 +291,29 @@ def judge_quality(verdict: Verdict, envs: Sequence[Env], reports: Sequence[Mappi
     their quality comparison to ``verdict`` (``Verdict.escalations``)."""
     from pytest_finetune.config.settings import FinetuneSettings
     from pytest_finetune.runs.config import session_run_config
+    from pytest_finetune.runs.runners import Registry, bind
 
     started = progress.elapsed()
     settings = FinetuneSettings.from_sources(options, {}, Path.cwd())
+    registry = Registry()
     plan = []
-    for runner, profile in verdict.escalations():
+    for runner, profile, task in verdict.escalations():
         count = args.seeds or DEFAULT_SEEDS.get(profile, 3)
-        plan.append((runner, profile, quality_configs(session_run_config(settings, runner, profile), count)))
+        # The config the suite's fixture builds for this runner and task (the task's own model
+        # and settings included), so its seed-42 run is reused rather than trained again.
+        bound = bind(registry, runner, task, settings.data)
+        base = session_run_config(settings, bound.pop("runner"), profile, **bound)
+        plan.append(((runner, profile, task), quality_configs(base, count)))
     progress.say("same-seed runs moved: judging quality from seeds on both sides: " + "; ".join(
-        f"{runner}/{profile} seeds {configs[0].seed}-{configs[-1].seed}" for runner, profile, configs in plan))
-    configs = [config for _, _, group in plan for config in group]
+        f"{run_label(*key)} seeds {configs[0].seed}-{configs[-1].seed}" for key, configs in plan))
+    configs = [config for _, group in plan for config in group]
     # Each side's own data cache (the environment sets it), as for its suite: never the caller's.
     runs = train_seeds(envs, configs, reports, code, Path(args.output).resolve(), progress,
                        together=sides_together(envs))
     at = 0
-    for runner, profile, group in plan:
+    for (runner, profile, task), group in plan:
         old, new = (side[at:at + len(group)] for side in runs)
         at += len(group)
-        verdict.quality.append(compare_quality(runner, profile, old, new))
+        verdict.quality.append(compare_quality(runner, profile, old, new, task=task))
         progress.say(verdict.quality[-1].summary())
     verdict.timing["seeds_s"] = round(progress.elapsed() - started, 1)

@@ -41,11 +41,13 @@ def quality_configs(base: RunConfig, seeds: int) -> list[RunConfig]:
 
 
 def stored_config(config: RunConfig) -> dict[str, Any]:
-    """``config`` as a record stores it: the data and model by content, never by path."""
-    from pytest_finetune.mrpc.data_files import describe_source
+    """``config`` as a record stores it: the data (as its task describes it) and the model
+    by content, never by path. Seeds train built-in tasks only (``Verdict.escalations``)."""
     from pytest_finetune.mrpc.model_files import describe_model
+    from pytest_finetune.runs.runners import BUILTIN_TASKS
 
-    return {**config.to_dict(), "data": describe_source(config.data), "model": describe_model(config.model)}
+    data = BUILTIN_TASKS[config.task].describe_source(config.data)
+    return {**config.to_dict(), "data": data, "model": describe_model(config.model)}
 
 
 def cache_file(env: Env, config: RunConfig, code: str) -> Path:

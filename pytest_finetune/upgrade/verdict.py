@@ -42,9 +42,10 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 from pytest_finetune.baselines.check import changed_keys, values_match
 from pytest_finetune.baselines.compare import compare_sides
 from pytest_finetune.baselines.outcome import Outcome
-from pytest_finetune.baselines.quality import QualityComparison
+from pytest_finetune.baselines.quality import QualityComparison, run_label
 from pytest_finetune.report.tables import format_table
 from pytest_finetune.runs.result import RunResult, version_changes
+from pytest_finetune.runs.runners import BUILTIN_TASKS
 
 GOOD = ("passed", "xpassed")
 FAILING = ("failed", "error")
@@ -80,10 +81,15 @@ class CheckChange:
 
 @dataclass
 class Drift:
-    name: str
+    name: str  # MRPC's fingerprints by name, a task's own as ``<task>/<name>``
     detail: str  # how old and new differ, first differing example first
     old_vs_stored: str  # "matches", "drifted" or "not run"
     new_vs_stored: str
+
+    @property
+    def task(self) -> str:
+        """The task whose inputs drifted: the runs whose quality seeds must judge."""
+        return self.name.split("/", 1)[0] if "/" in self.name else "mrpc"
 
 
 @dataclass
@@ -113,6 +119,12 @@ class Move:
     own: bool = False  # the user's own runner or task (from their tests): no seeds trained here
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    task: str = "mrpc"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(runner, profile, task): the seeds that judge this run's quality."""
+        return self.runner, self.profile, self.task
 
     @property
     def moved(self) -> bool:
@@ -130,7 +142,7 @@ class Move:
             text = f"{match['what']} {match['rest']}"
             cut = re.match(r".*?allowed [^)]*\)", text)
             text = cut.group(0) if cut else text
-        return f"{self.runner}/{self.profile} seed {self.seed}: {_one_line(text, 240)}"
+        return f"{run_label(*self.key)} seed {self.seed}: {_one_line(text, 240)}"
 
 
 @dataclass
@@ -163,17 +175,18 @@ class Verdict:
     timing: dict[str, float] = field(default_factory=dict)
 
     # -- what is still to measure -------------------------------------------------------
-    def escalations(self) -> list[tuple[str, str]]:
-        """(runner, profile) whose quality must be judged from seeds: the runners whose
-        same-seed runs moved, and every paired runner when a drift fingerprint moved."""
-        wanted = {(m.runner, m.profile) for m in self.moves if m.moved and not m.own}
-        if self.drift:
-            wanted |= {(m.runner, m.profile) for m in self.moves if not m.own}
+    def escalations(self) -> list[tuple[str, str, str]]:
+        """(runner, profile, task) whose quality must be judged from seeds: the built-in
+        runners and tasks whose same-seed runs moved, and every run of a task whose drift
+        fingerprint moved (the user's own are judged by their recorded seed band)."""
+        wanted = {m.key for m in self.moves if m.moved and not m.own}
+        drifted = {d.task for d in self.drift}
+        wanted |= {m.key for m in self.moves if m.task in drifted and not m.own}
         return sorted(wanted)
 
     @property
-    def pending(self) -> list[tuple[str, str]]:
-        done = {(q.runner, q.profile) for q in self.quality}
+    def pending(self) -> list[tuple[str, str, str]]:
+        done = {q.key for q in self.quality}
         return [item for item in self.escalations() if item not in done]
 
     # -- the outcome ----------------------------------------------------------------------
@@ -182,7 +195,7 @@ class Verdict:
         found = [f"check {c.check}: {c.old} on old, {c.new} on new"
                  + (f" (known upstream issue {c.known_issue})" if c.known_issue else "")
                  for c in self.checks if c.kind == "regression"]
-        found += [f"{q.runner}/{q.profile} quality worse from seeds: " + "; ".join(s.line() for s in q.worse)
+        found += [f"{q.label} quality worse from seeds: " + "; ".join(s.line() for s in q.worse)
                   for q in self.quality if q.worse]
         found += [f"{m.scenario}: no run on new (it trained on old)" for m in self.moves if m.missing_on == "new"]
         # A moved run of the user's own runner has no seeds trained here: its quality is what
@@ -261,7 +274,7 @@ class Verdict:
                                _one_line(m.first() or "; ".join(m.notes) or "nothing beyond the noise", 240)]
                               for m in self.moves]))
         for q in self.quality:
-            sections.append((f"Quality from seeds: {q.runner}/{q.profile}, seeds {', '.join(map(str, q.seeds))} "
+            sections.append((f"Quality from seeds: {q.label}, seeds {', '.join(map(str, q.seeds))} "
                              f"per side ({q.test}, family-wise α = {q.alpha:g}, power {q.power:g})",
                              ("signal", "old mean", "new mean", "change ± SE", "p", "α", "detectable", "verdict"),
                              [[s.label, f"{_mean(s.old):.4f}", f"{_mean(s.new):.4f}", f"{s.delta():+.4f} ± {s.se:.4f}",
@@ -315,10 +328,10 @@ class Verdict:
 
     def _changes_not_worse(self) -> list[str]:
         """The moves whose quality the seeds found not worse, with that comparison's first line."""
-        worse = {(q.runner, q.profile) for q in self.quality if q.worse}
-        what = [m.summary() for m in self.moves if m.moved and (m.runner, m.profile) not in worse]
+        worse = {q.key for q in self.quality if q.worse}
+        what = [m.summary() for m in self.moves if m.moved and m.key not in worse]
         what += [f"fingerprint {d.name} differs ({_one_line(d.detail, 120)})" for d in self.drift]
-        what += [f"{q.runner}/{q.profile}: quality not worse: {q.signals[0].line()}" for q in self.quality
+        what += [f"{q.label}: quality not worse: {q.signals[0].line()}" for q in self.quality
                  if q.signals and not q.worse]
         return what
 
@@ -429,8 +442,11 @@ def _moves(old: Mapping[str, Any], new: Mapping[str, Any], verdict: Verdict) -> 
     for scenario in sorted(set(a) | set(b)):
         ref = b.get(scenario) or a[scenario]
         config = ref["config"]
+        task = config.get("task", "mrpc")
+        # Seeds train outside pytest, where only the built-in runners and tasks exist.
+        own = bool(config.get("runner_source") or config.get("task_source")) or task not in BUILTIN_TASKS
         move = Move(scenario, config["runner"], config["profile"], int(config["seed"]), compared=False,
-                    own=bool(config.get("runner_source")) or config.get("task", "mrpc") != "mrpc")
+                    own=own, task=task)
         if scenario not in b or scenario not in a:
             move.missing_on = "new" if scenario not in b else "old"
             move.notes.append(f"no run on {move.missing_on}")
@@ -441,9 +457,8 @@ def _moves(old: Mapping[str, Any], new: Mapping[str, Any], verdict: Verdict) -> 
         move.compared = bool(comparison.paired)
         move.failures, move.notes = list(comparison.failures), list(comparison.notes)
         if move.own and move.moved:
-            # Seeds are trained outside pytest, where only the built-in runners and MRPC exist.
             verdict.notes.append(f"{scenario}: your own runner or task moved; upgrade trains seeds of the "
-                                 "built-in runners only, so its quality is judged by the seed band recorded with "
+                                 "built-in runners and tasks only, so its quality is judged by the seed band recorded with "
                                  "its baseline (its rows below: a drop below the band on new is a regression); "
                                  "record that band with --finetune-seeds 3 or more")
         verdict.moves.append(move)
