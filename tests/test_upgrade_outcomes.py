@@ -236,3 +236,33 @@ def test_a_drifted_fingerprint_asks_only_for_the_seeds_of_its_own_task():
     verdict = build_verdict(old, new)
     assert [d.task for d in verdict.drift] == ["mrpc-lm"]
     assert verdict.escalations() == [("trainer", "tiny", "mrpc-lm")]  # MRPC's inputs did not change
+
+
+def test_upgrade_trains_each_moved_builtin_task_with_that_tasks_own_config(tmp_path, monkeypatch):
+    """What ``upgrade`` asks the environments to train when MRPC's and the causal LM's Trainer
+    runs moved: seeds 42-44 of each task, the causal LM with its own model and learning rate."""
+    import argparse
+
+    from factories import tsv_folder
+    from pytest_finetune.upgrade import command
+    from pytest_finetune.upgrade.progress import Progress
+
+    verdict = build_verdict(_with_lm(_report(OLD), _lm_run()), _with_lm(_report(NEW, trainer=_moved_trainer()),
+                                                                         _lm_run(1e-3)))
+    asked = []
+
+    def fake_train_seeds(envs, configs, reports, code, out_dir, progress, together=False):
+        asked.extend(configs)
+        return [[_seeds("trainer")[i % 3] for i in range(len(configs))] for _ in envs]
+
+    monkeypatch.setattr(command, "train_seeds", fake_train_seeds)
+    args = argparse.Namespace(seeds=3, output=str(tmp_path / "out"))
+    command.judge_quality(verdict, [None, None], [{}, {}], args, {"data": str(tsv_folder(tmp_path / "mrpc"))},
+                          Progress(), "code")
+    assert [(c.task, c.runner, c.seed, c.model) for c in asked] == [
+        ("mrpc", "trainer", 42, None), ("mrpc", "trainer", 43, None), ("mrpc", "trainer", 44, None),
+        ("mrpc-lm", "trainer", 42, "tiny-random-gpt2"), ("mrpc-lm", "trainer", 43, "tiny-random-gpt2"),
+        ("mrpc-lm", "trainer", 44, "tiny-random-gpt2")]
+    assert {c.eval_limit for c in asked} == {None} and asked[3].lr != asked[0].lr
+    assert [q.key for q in verdict.quality] == [("trainer", "tiny", "mrpc"), ("trainer", "tiny", "mrpc-lm")]
+    assert verdict.pending == []
