@@ -232,7 +232,8 @@ def test_a_drifted_fingerprint_asks_only_for_the_seeds_of_its_own_task():
     old, new = _with_lm(_report(OLD), _lm_run()), _with_lm(_report(NEW), _lm_run())
     for report, value in ((old, "a"), (new, "b")):
         report["fingerprints"]["mrpc-lm/tokenized_validation"] = {
-            "value": value, "atol": 0.0, "drifted": False, "nodeid": "test_causal_lm.py::test_causal_lm_inputs_did_not_drift"}
+            "value": value, "atol": 0.0, "drifted": False,
+            "nodeid": "test_causal_lm.py::test_causal_lm_inputs_did_not_drift"}
     verdict = build_verdict(old, new)
     assert [d.task for d in verdict.drift] == ["mrpc-lm"]
     assert verdict.escalations() == [("trainer", "tiny", "mrpc-lm")]  # MRPC's inputs did not change
@@ -266,3 +267,19 @@ def test_upgrade_trains_each_moved_builtin_task_with_that_tasks_own_config(tmp_p
     assert {c.eval_limit for c in asked} == {None} and asked[3].lr != asked[0].lr
     assert [q.key for q in verdict.quality] == [("trainer", "tiny", "mrpc"), ("trainer", "tiny", "mrpc-lm")]
     assert verdict.pending == []
+
+
+def test_the_seed_job_names_each_task_it_trains(tmp_path):
+    from types import SimpleNamespace
+
+    from pytest_finetune.runs.config import profile_config
+    from pytest_finetune.upgrade.progress import Progress
+    from pytest_finetune.upgrade.seeds import _seed_job, quality_configs
+
+    env = SimpleNamespace(path=tmp_path / "env", side=SimpleNamespace(label="old"), python=tmp_path / "python",
+                          subprocess_env=lambda: {})
+    base = profile_config("full", runner="trainer", data="hub")
+    configs = quality_configs(base, 2) + quality_configs(base.replace(task="mrpc-lm", model="tiny-random-gpt2"), 2)
+    found, job = _seed_job(env, configs, {}, "code", tmp_path / "out", Progress(), None)
+    assert found == {}
+    assert job.label == "[old] training 4 seed run(s) (trainer/full seeds 42, 43; trainer/full on mrpc-lm seeds 42, 43)"

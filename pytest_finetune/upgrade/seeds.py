@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from pytest_finetune._io import atomic_write_text, loads_json
+from pytest_finetune.baselines.quality import run_label
 from pytest_finetune.runs.config import RunConfig
 from pytest_finetune.upgrade.envs import Env, UpgradeFailed
 from pytest_finetune.upgrade.progress import Job, Progress
@@ -87,7 +88,12 @@ def _seed_job(env: Env, configs: Sequence[RunConfig], report: Mapping[str, Any],
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs_file = out_dir / f"{env.side.label}-seed-jobs.json"
     atomic_write_text(jobs_file, json.dumps({"cache_dir": cache_dir, "runs": jobs}, indent=1))
-    seeds = ", ".join(str(job["config"]["seed"]) for job in jobs)
+    groups: dict[str, list[str]] = {}
+    for job in jobs:
+        run = job["config"]
+        what = run_label(run["runner"], run["profile"], run.get("task", "mrpc"))
+        groups.setdefault(what, []).append(str(run["seed"]))
+    seeds = "; ".join(f"{what} seeds {', '.join(numbers)}" for what, numbers in groups.items())
     return found, Job(f"{label} training {len(jobs)} seed run(s) ({seeds})",
                       [str(env.python), "-m", "pytest_finetune.upgrade.seeds", str(jobs_file)],
                       out_dir / f"{env.side.label}-seeds.log", env.subprocess_env())
@@ -151,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         result.save(Path(job["out"]))
         final = result.eval_history[-1] if result.eval_history else {}
-        print(f"seed run {number}/{len(runs)}: {config.runner}/{config.profile} seed {config.seed}: "
+        print(f"seed run {number}/{len(runs)}: {run_label(config.runner, config.profile, config.task)} "
+              f"seed {config.seed}: "
               f"{time.monotonic() - started:.1f}s, eval loss {final.get('eval_loss', float('nan')):.4f}, "
               + ", ".join(f"{name} {value:.4f}" for name, value in result.metrics.items()), flush=True)
     return 0

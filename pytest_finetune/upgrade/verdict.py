@@ -458,8 +458,9 @@ def _moves(old: Mapping[str, Any], new: Mapping[str, Any], verdict: Verdict) -> 
         move.failures, move.notes = list(comparison.failures), list(comparison.notes)
         if move.own and move.moved:
             verdict.notes.append(f"{scenario}: your own runner or task moved; upgrade trains seeds of the "
-                                 "built-in runners and tasks only, so its quality is judged by the seed band recorded with "
-                                 "its baseline (its rows below: a drop below the band on new is a regression); "
+                                 "built-in runners and tasks only, so its quality is judged by the seed band "
+                                 "recorded with its baseline (its rows below: a drop below the band on new is a "
+                                 "regression); "
                                  "record that band with --finetune-seeds 3 or more")
         verdict.moves.append(move)
 
