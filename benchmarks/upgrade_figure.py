@@ -67,8 +67,8 @@ def main() -> None:
         axis.set_title(f"{comparison['runner']}/{comparison['profile']} on {task}: quality from seeds "
                        f"{', '.join(map(str, comparison['seeds']))} per side", fontsize=10)
         axis.legend(fontsize=8)
-    for row in axes:
-        for axis in row[len(moved) if row is axes[0] else len(quality):]:
+    for row, used in zip(axes, (len(moved), len(quality))):
+        for axis in row[used:]:
             axis.set_visible(False)
     figure.suptitle(f"pytest-finetune upgrade: {verdict['outcome'].upper()} "
                     f"(transformers {reports['old']['versions']['transformers']} -> "

@@ -71,6 +71,7 @@ def _seed_job(env: Env, configs: Sequence[RunConfig], report: Mapping[str, Any],
     """What ``env``'s side already has of ``configs`` (by index), and the job that trains the rest."""
     found: dict[int, dict[str, Any]] = {}
     jobs = []
+    to_train: dict[str, list[str]] = {}  # what the job trains, by runner/profile/task: its seeds
     for index, config in enumerate(configs):
         reused = _reusable(report, config)
         path = cache_file(env, config, code)
@@ -80,6 +81,7 @@ def _seed_job(env: Env, configs: Sequence[RunConfig], report: Mapping[str, Any],
             found[index] = loads_json(path.read_text(encoding="utf-8"))
         else:
             jobs.append({"config": config.to_dict(), "out": str(path)})
+            to_train.setdefault(run_label(config.runner, config.profile, config.task), []).append(str(config.seed))
     label = f"[{env.side.label}]"
     if found:
         progress.say(f"{label} seed runs: {len(found)} of {len(configs)} reused (suite report or cache)")
@@ -88,12 +90,7 @@ def _seed_job(env: Env, configs: Sequence[RunConfig], report: Mapping[str, Any],
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs_file = out_dir / f"{env.side.label}-seed-jobs.json"
     atomic_write_text(jobs_file, json.dumps({"cache_dir": cache_dir, "runs": jobs}, indent=1))
-    groups: dict[str, list[str]] = {}
-    for job in jobs:
-        run = job["config"]
-        what = run_label(run["runner"], run["profile"], run.get("task", "mrpc"))
-        groups.setdefault(what, []).append(str(run["seed"]))
-    seeds = "; ".join(f"{what} seeds {', '.join(numbers)}" for what, numbers in groups.items())
+    seeds = "; ".join(f"{what} seeds {', '.join(numbers)}" for what, numbers in to_train.items())
     return found, Job(f"{label} training {len(jobs)} seed run(s) ({seeds})",
                       [str(env.python), "-m", "pytest_finetune.upgrade.seeds", str(jobs_file)],
                       out_dir / f"{env.side.label}-seeds.log", env.subprocess_env())
